@@ -1,0 +1,45 @@
+# One entry point. `make demo` is the main job, `make test` runs every test.
+# Both build what is missing (Go binaries into bin/, the virtualenv) first.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: tools venv demo test unit e2e lint crds down clean
+
+tools:
+	$(PY) hack/build_tools.py
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: tools venv
+	$(BIN)/python hack/demo.py
+
+down: venv
+	$(BIN)/hybridfed dev down
+
+lint: venv
+	$(BIN)/ruff check operator tests bench hack
+	$(BIN)/mypy
+	$(BIN)/python -m hybridfed.api.crdgen --check
+
+crds: venv
+	$(BIN)/python -m hybridfed.api.crdgen
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+
+e2e: tools venv
+	$(BIN)/pytest -q tests/e2e
+
+test: tools venv lint
+	$(BIN)/pytest -q tests/unit tests/e2e
+
+clean: down
+	rm -rf bin $(VENV)

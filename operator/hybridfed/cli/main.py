@@ -1,0 +1,26 @@
+"""The `hybridfed` command, also installed as the kubectl plugin `kubectl-hybridfed`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hybridfed import __version__
+from hybridfed.cli import dev
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hybridfed", description="Manage many Kubernetes clusters as one cloud.")
+    parser.add_argument("--version", action="version", version=f"hybridfed {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    dev.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

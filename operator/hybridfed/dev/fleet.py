@@ -1,0 +1,440 @@
+"""A fleet of real local Kubernetes control planes, one process set per cluster.
+
+Each cluster is etcd + kube-apiserver + kube-controller-manager + kube-scheduler +
+kwok (which plays the kubelets of fake nodes), all on loopback, built from Go
+modules by hack/build_tools.py. Every process we start gets a pid file (pid and
+kernel start time, so a recycled pid is never killed) and is stopped through it.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hybridfed.dev import pki as pki_mod
+from hybridfed.dev.topology import HUB_SPEC, ClusterSpec, node_manifests
+
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl")
+DEFAULT_BASE_PORT = 16400
+_PORTS_PER_CLUSTER = 4  # apiserver, etcd client, etcd peer, kwok
+BUILD_HINT = "run `make tools` (or `python3 hack/build_tools.py`) to build them"
+
+
+class FleetError(RuntimeError):
+    """The fleet cannot be started or reached; the message says what and why."""
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[3]
+
+
+def default_bin_dir() -> Path:
+    return Path(os.environ.get("HYBRIDFED_BIN_DIR", repo_root() / "bin"))
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get("HYBRIDFED_DEV_DIR", repo_root() / ".hybridfed" / "dev"))
+
+
+def missing_binaries(bin_dir: Path) -> list[str]:
+    return [b for b in BINARIES if not (bin_dir / b).is_file()] + (
+        [] if (bin_dir / "kwok-stages.yaml").is_file() else ["kwok-stages.yaml"]
+    )
+
+
+@dataclass
+class ClusterState:
+    name: str
+    provider: str
+    region: str
+    nodes: int
+    apiserver_port: int
+    etcd_port: int
+    etcd_peer_port: int
+    kwok_port: int
+    runtime_config: str = ""
+
+    @property
+    def spec(self) -> ClusterSpec:
+        return ClusterSpec(self.name, self.provider, self.region, self.nodes)
+
+    @property
+    def endpoint(self) -> str:
+        return f"https://127.0.0.1:{self.apiserver_port}"
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.apiserver_port, self.etcd_port, self.etcd_peer_port, self.kwok_port]
+
+
+@dataclass
+class FleetState:
+    engine: str
+    clusters: list[ClusterState] = field(default_factory=list)
+
+    def cluster(self, name: str) -> ClusterState:
+        for c in self.clusters:
+            if c.name == name:
+                return c
+        raise FleetError(f"no cluster named {name!r} in the fleet ({', '.join(c.name for c in self.clusters)})")
+
+
+@dataclass(frozen=True)
+class ClusterHealth:
+    name: str
+    provider: str
+    region: str
+    endpoint: str
+    processes: dict[str, bool]
+    apiserver_ready: bool
+    nodes_ready: int
+    nodes_total: int
+
+    @property
+    def healthy(self) -> bool:
+        return self.apiserver_ready and all(self.processes.values()) and self.nodes_ready == self.nodes_total
+
+
+def _proc_start_time(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 22 (starttime) follows the parenthesised command name, which may hold spaces.
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+class Fleet:
+    """The local binary-engine fleet rooted at one state directory."""
+
+    def __init__(self, state_dir: Path | None = None, bin_dir: Path | None = None,
+                 base_port: int = DEFAULT_BASE_PORT) -> None:
+        self.state_dir = state_dir or default_state_dir()
+        self.bin_dir = bin_dir or default_bin_dir()
+        self.base_port = base_port
+
+    # ---- state -------------------------------------------------------------------------------
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / "fleet.json"
+
+    @property
+    def kubeconfig(self) -> Path:
+        """The merged kubeconfig: one context per cluster, named after it."""
+        return self.state_dir / "kubeconfig"
+
+    def cluster_dir(self, name: str) -> Path:
+        return self.state_dir / "clusters" / name
+
+    def cluster_kubeconfig(self, name: str) -> Path:
+        return self.cluster_dir(name) / "kubeconfig"
+
+    def load(self) -> FleetState | None:
+        if not self.state_file.exists():
+            return None
+        raw = json.loads(self.state_file.read_text())
+        return FleetState(raw["engine"], [ClusterState(**c) for c in raw["clusters"]])
+
+    def _save(self, state: FleetState) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_file.write_text(json.dumps(asdict(state), indent=2) + "\n")
+
+    def plan(self, members: list[ClusterSpec], runtime_config: dict[str, str] | None = None) -> FleetState:
+        """Assign ports: hub first, then members in order, a fixed block per cluster."""
+        clusters = []
+        for i, spec in enumerate([HUB_SPEC, *members]):
+            p = self.base_port + i * _PORTS_PER_CLUSTER
+            clusters.append(ClusterState(spec.name, spec.provider, spec.region, spec.nodes, p, p + 1, p + 2, p + 3,
+                                         (runtime_config or {}).get(spec.name, "")))
+        return FleetState("binary", clusters)
+
+    # ---- processes ---------------------------------------------------------------------------
+    def _pid_file(self, cluster: str, component: str) -> Path:
+        return self.cluster_dir(cluster) / "pids" / f"{component}.pid"
+
+    def pid(self, cluster: str, component: str) -> int | None:
+        """The live pid of a component we started, or None (a recycled pid does not count)."""
+        f = self._pid_file(cluster, component)
+        if not f.exists():
+            return None
+        pid_text, _, started = f.read_text().strip().partition(" ")
+        pid = int(pid_text)
+        if _proc_start_time(pid) != started:
+            return None
+        with contextlib.suppress(ChildProcessError):
+            waited, _ = os.waitpid(pid, os.WNOHANG)  # reap our own zombie children
+            if waited == pid:
+                return None
+        if Path(f"/proc/{pid}/status").exists() and "State:\tZ" in Path(f"/proc/{pid}/status").read_text():
+            return None
+        return pid
+
+    def _command(self, c: ClusterState, component: str) -> list[str]:
+        d = self.cluster_dir(c.name)
+        p = pki_mod.ClusterPKI(d / "pki")
+        kubeconfig = str(d / "kubeconfig")
+        b = self.bin_dir
+        if component == "etcd":
+            peer = f"http://127.0.0.1:{c.etcd_peer_port}"
+            client = f"http://127.0.0.1:{c.etcd_port}"
+            return [str(b / "etcd"), f"--name={c.name}", f"--data-dir={d / 'etcd'}",
+                    f"--listen-client-urls={client}", f"--advertise-client-urls={client}",
+                    f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
+                    f"--initial-cluster={c.name}={peer}", "--log-level=warn",
+                    # A throwaway dev cluster: durability is not worth the fsync latency.
+                    "--unsafe-no-fsync=true", "--quota-backend-bytes=4294967296"]
+        if component == "kube-apiserver":
+            args = [str(b / "kube-apiserver"), f"--etcd-servers=http://127.0.0.1:{c.etcd_port}",
+                    "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={c.apiserver_port}",
+                    f"--tls-cert-file={p.serving_cert}", f"--tls-private-key-file={p.serving_key}",
+                    f"--client-ca-file={p.ca_cert}", f"--service-account-key-file={p.sa_pub}",
+                    f"--service-account-signing-key-file={p.sa_key}",
+                    "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                    "--authorization-mode=RBAC", "--service-cluster-ip-range=10.96.0.0/16",
+                    # Loopback cannot be a Service endpoint; nothing in-cluster needs one.
+                    "--endpoint-reconciler-type=none", "--allow-privileged=true", "--profiling=false",
+                    "--event-ttl=30m", "--v=0"]
+            if c.runtime_config:
+                args.append(f"--runtime-config={c.runtime_config}")
+            return args
+        if component == "kube-controller-manager":
+            return [str(b / "kube-controller-manager"), f"--kubeconfig={kubeconfig}", "--leader-elect=false",
+                    "--secure-port=0", f"--service-account-private-key-file={p.sa_key}",
+                    f"--root-ca-file={p.ca_cert}", "--use-service-account-credentials=false",
+                    f"--cluster-name={c.name}", "--controllers=*,-nodeipam", "--profiling=false", "--v=0"]
+        if component == "kube-scheduler":
+            return [str(b / "kube-scheduler"), f"--kubeconfig={kubeconfig}", "--leader-elect=false",
+                    "--secure-port=0", "--profiling=false", "--v=0"]
+        if component == "kwok":
+            return [str(b / "kwok"), f"--kubeconfig={kubeconfig}", "--manage-all-nodes=true",
+                    f"--config={b / 'kwok-stages.yaml'}", f"--server-address=127.0.0.1:{c.kwok_port}",
+                    "--node-lease-duration-seconds=40", "--cidr=10.244.0.1/16", "--node-ip=127.0.0.1"]
+        raise FleetError(f"unknown component {component!r}; known: {', '.join(COMPONENTS)}")
+
+    def start_component(self, c: ClusterState, component: str) -> int:
+        existing = self.pid(c.name, component)
+        if existing:
+            return existing
+        logs = self.cluster_dir(c.name) / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        with open(logs / f"{component}.log", "ab") as log:
+            proc = subprocess.Popen(self._command(c, component), stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        pid_file = self._pid_file(c.name, component)
+        pid_file.parent.mkdir(parents=True, exist_ok=True)
+        pid_file.write_text(f"{proc.pid} {_proc_start_time(proc.pid)}\n")
+        return proc.pid
+
+    def stop_component(self, cluster: str, component: str, timeout: float = 15.0) -> None:
+        pid = self.pid(cluster, component)
+        self._pid_file(cluster, component).unlink(missing_ok=True)
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _proc_start_time(pid) is not None:
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    return
+            time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+    # ---- API access (stdlib only: the fleet must work before any client is configured) -------
+    def _ssl(self, cluster: str) -> ssl.SSLContext:
+        p = pki_mod.ClusterPKI(self.cluster_dir(cluster) / "pki")
+        ctx = ssl.create_default_context(cafile=str(p.ca_cert))
+        ctx.load_cert_chain(str(p.admin_cert), str(p.admin_key))
+        return ctx
+
+    def request(self, c: ClusterState, method: str, path: str, body: Any = None, timeout: float = 10.0) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(c.endpoint + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, context=self._ssl(c.name), timeout=timeout) as resp:
+            return json.loads(resp.read() or b"null")
+
+    def apiserver_ready(self, c: ClusterState) -> bool:
+        try:
+            req = urllib.request.Request(c.endpoint + "/readyz")
+            with urllib.request.urlopen(req, context=self._ssl(c.name), timeout=2) as resp:
+                return bool(resp.status == 200)
+        except (OSError, urllib.error.URLError):
+            return False
+
+    def _etcd_ready(self, c: ClusterState) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{c.etcd_port}/health", timeout=2) as resp:
+                return bool(json.loads(resp.read()).get("health") == "true")
+        except (OSError, ValueError):
+            return False
+
+    def node_counts(self, c: ClusterState) -> tuple[int, int]:
+        items = self.request(c, "GET", "/api/v1/nodes")["items"]
+        ready = sum(
+            1 for n in items
+            if any(x["type"] == "Ready" and x["status"] == "True" for x in n.get("status", {}).get("conditions", []))
+        )
+        return ready, len(items)
+
+    def _wait(self, what: str, check: Any, timeout: float, c: ClusterState, component: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check():
+                return
+            if component and self.pid(c.name, component) is None:
+                raise FleetError(f"{c.name}: {component} exited while waiting for {what}; see "
+                                 f"{self.cluster_dir(c.name) / 'logs' / (component + '.log')}")
+            time.sleep(0.2)
+        raise FleetError(f"{c.name}: timed out after {timeout:.0f}s waiting for {what}")
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    def _write_kubeconfigs(self, state: FleetState) -> None:
+        merged: dict[str, Any] = {"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [],
+                                  "contexts": [], "current-context": state.clusters[0].name, "preferences": {}}
+        for c in state.clusters:
+            p = pki_mod.ClusterPKI(self.cluster_dir(c.name) / "pki")
+            cluster = {"name": c.name, "cluster": {"server": c.endpoint, "certificate-authority-data": _b64(p.ca_cert)}}
+            user = {"name": f"{c.name}-admin",
+                    "user": {"client-certificate-data": _b64(p.admin_cert), "client-key-data": _b64(p.admin_key)}}
+            context = {"name": c.name, "context": {"cluster": c.name, "user": f"{c.name}-admin"}}
+            single = {**merged, "clusters": [cluster], "users": [user], "contexts": [context],
+                      "current-context": c.name}
+            self.cluster_kubeconfig(c.name).write_text(yaml.safe_dump(single, sort_keys=False))
+            self.cluster_kubeconfig(c.name).chmod(0o600)
+            merged["clusters"].append(cluster)
+            merged["users"].append(user)
+            merged["contexts"].append(context)
+        self.kubeconfig.write_text(yaml.safe_dump(merged, sort_keys=False))
+        self.kubeconfig.chmod(0o600)
+
+    def _register_nodes(self, c: ClusterState) -> None:
+        existing = {n["metadata"]["name"] for n in self.request(c, "GET", "/api/v1/nodes")["items"]}
+        for node in node_manifests(c.spec):
+            if node["metadata"]["name"] not in existing:
+                self.request(c, "POST", "/api/v1/nodes", node)
+
+    def start_cluster(self, c: ClusterState, timeout: float = 120.0) -> None:
+        """Start (or restart) every component of one cluster and wait until its nodes are Ready."""
+        self.start_component(c, "etcd")
+        self._wait("etcd health", lambda: self._etcd_ready(c), timeout, c, "etcd")
+        self.start_component(c, "kube-apiserver")
+        self._wait("kube-apiserver /readyz", lambda: self.apiserver_ready(c), timeout, c, "kube-apiserver")
+        for component in ("kube-controller-manager", "kube-scheduler", "kwok"):
+            self.start_component(c, component)
+        self._register_nodes(c)
+
+        def nodes_ready() -> bool:
+            ready, total = self.node_counts(c)
+            return total == c.nodes and ready == total
+
+        self._wait("nodes Ready", nodes_ready, timeout, c, "kwok")
+
+    def up(self, members: list[ClusterSpec], runtime_config: dict[str, str] | None = None,
+           timeout: float = 180.0) -> tuple[FleetState, bool]:
+        """Bring the fleet up; returns (state, started). Already up -> (state, False)."""
+        current = self.load()
+        if current is not None:
+            if all(h.healthy for h in self.health(current)):
+                return current, False
+            self.down()  # stale or half-dead: start clean rather than patch around it
+        missing = missing_binaries(self.bin_dir)
+        if missing:
+            raise FleetError(f"missing binaries in {self.bin_dir}: {', '.join(missing)}; {BUILD_HINT}")
+        state = self.plan(members, runtime_config)
+        busy = [p for c in state.clusters for p in c.ports if port_in_use(p)]
+        if busy:
+            raise FleetError(f"port(s) already in use: {', '.join(map(str, busy))}; nothing was started "
+                             "(free them or pass --base-port)")
+        for c in state.clusters:
+            pki_mod.write_cluster_pki(self.cluster_dir(c.name) / "pki", c.name)
+        self._save(state)
+        self._write_kubeconfigs(state)
+        try:
+            with ThreadPoolExecutor(max_workers=len(state.clusters)) as pool:
+                list(pool.map(lambda c: self.start_cluster(c, timeout), state.clusters))
+        except BaseException:
+            self.down()  # nothing is left half-started
+            raise
+        return state, True
+
+    def down(self) -> list[str]:
+        """Stop every process we started (by pid file) and remove the state; returns what was stopped."""
+        state = self.load()
+        stopped: list[str] = []
+        names = [c.name for c in state.clusters] if state else []
+        clusters_dir = self.state_dir / "clusters"
+        if clusters_dir.exists():
+            names += [d.name for d in clusters_dir.iterdir() if d.name not in names]
+        for name in names:
+            # Reverse order: dependants first, etcd last.
+            for component in reversed(COMPONENTS):
+                if self.pid(name, component):
+                    stopped.append(f"{name}/{component}")
+                self.stop_component(name, component)
+        if self.state_dir.exists():
+            shutil.rmtree(self.state_dir)
+        return stopped
+
+    def health(self, state: FleetState | None = None) -> list[ClusterHealth]:
+        state = state or self.load()
+        if state is None:
+            return []
+        result = []
+        for c in state.clusters:
+            procs = {comp: self.pid(c.name, comp) is not None for comp in COMPONENTS}
+            ready = self.apiserver_ready(c) if procs["kube-apiserver"] else False
+            nodes = self.node_counts(c) if ready else (0, c.nodes)
+            result.append(ClusterHealth(c.name, c.provider, c.region, c.endpoint, procs, ready, *nodes))
+        return result
+
+    def processes(self, state: FleetState | None = None) -> Iterator[tuple[str, str, int]]:
+        state = state or self.load()
+        for c in state.clusters if state else []:
+            for comp in COMPONENTS:
+                pid = self.pid(c.name, comp)
+                if pid:
+                    yield c.name, comp, pid
+
+
+def _b64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+def total_rss_bytes(pids: Iterable[int]) -> int:
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+    return total

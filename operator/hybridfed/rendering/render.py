@@ -1,0 +1,206 @@
+"""``render``: a federated object -> the manifest to apply in one member cluster."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import jsonpatch
+import jsonpointer
+
+from hybridfed.rendering.errors import RenderError
+from hybridfed.rendering.hashing import HASH_ANNOTATION, manifest_hash
+from hybridfed.rendering.images import REGISTRY_PATTERN, TAG_PATTERN, rewrite_image
+from hybridfed.rendering.podspec import containers
+from hybridfed.scheduling.errors import SpecError
+from hybridfed.scheduling.selectors import selector_matches
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "hybridfed"
+OWNER_ANNOTATION = "hybridfed.io/owner"
+
+# Set by the API server of the host; sent to a member they would be rejected or, for ownerReferences
+# (host UIDs), make the member's garbage collector delete the object.
+_SERVER_METADATA = (
+    "resourceVersion",
+    "uid",
+    "creationTimestamp",
+    "managedFields",
+    "generation",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "ownerReferences",
+)
+
+Translate = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class ClusterLike(Protocol):
+    """What rendering needs of a cluster; ``scheduling.ClusterFacts`` satisfies it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+
+
+def owner_reference(fed: Mapping[str, Any]) -> str:
+    """The ``hybridfed.io/owner`` value: ``<namespace>/<FederatedKind>/<name>``."""
+    meta = fed.get("metadata") or {}
+    return f"{meta.get('namespace')}/{fed.get('kind')}/{meta.get('name')}"
+
+
+def render(
+    fed: Mapping[str, Any],
+    cluster: ClusterLike,
+    replicas: int | None,
+    translate: Translate | None = None,
+    *,
+    target: tuple[str, str],
+) -> dict[str, Any]:
+    """Build the manifest of ``fed`` for ``cluster``; ``fed`` is not modified.
+
+    Steps, in order:
+    1. deep copy of ``spec.template``; ``apiVersion``/``kind`` from ``target`` (resolved by the caller);
+       ``metadata.name`` from the template, else the federated object's name; ``metadata.namespace`` is the
+       federated object's namespace (a template naming another one is a ``RenderError``: tenant isolation);
+       label ``app.kubernetes.io/managed-by: hybridfed`` and annotation ``hybridfed.io/owner`` (these
+       ownership marks win over the template's); ``spec.replicas`` when ``replicas`` is not None;
+    2. ``spec.overrides`` in order, those that target the cluster: listed in ``clusters`` or matched by
+       ``clusterSelector`` (either; an override with neither applies to every cluster). Within one
+       override ``image`` is applied first, then ``patches`` (RFC 6902), so a patch has the last word;
+       a patch may not change the identity (apiVersion, kind, name, namespace) or the ownership marks;
+    3. ``translate(manifest)``, the driver's provider translation, if given; the namespace and ownership
+       marks are set again afterwards, whatever the driver did;
+    4. server-set fields (``metadata.uid``, ``resourceVersion``, ``ownerReferences``, ..., ``status``) are
+       removed, and ``hybridfed.io/manifest-hash`` is set to ``manifest_hash`` of the result.
+
+    Raises ``RenderError`` (``field`` names the culprit, e.g. ``spec.overrides[0].patches[1]``).
+    """
+    meta = fed.get("metadata") or {}
+    namespace, name = meta.get("namespace"), meta.get("name")
+    if not namespace or not name:
+        raise RenderError("metadata", "the federated object needs a name and a namespace")
+    spec = fed.get("spec") or {}
+    template = spec.get("template")
+    if not isinstance(template, Mapping):
+        raise RenderError("spec.template", "must be an object")
+
+    manifest: dict[str, Any] = copy.deepcopy(dict(template))
+    metadata = _object(manifest, "metadata")
+    if metadata.get("namespace") not in (None, "", namespace):
+        raise RenderError(
+            "spec.template.metadata.namespace",
+            f"must be empty or {namespace!r} (the federated object's own namespace), "
+            f"got {metadata['namespace']!r}",
+        )
+    manifest["apiVersion"], manifest["kind"] = target
+    metadata["name"] = metadata.get("name") or name
+    owner = owner_reference(fed)
+    _stamp(manifest, namespace, owner)
+    if replicas is not None:
+        _object(manifest, "spec")["replicas"] = replicas
+
+    for index, override in enumerate(spec.get("overrides") or ()):
+        if _targets(override, cluster, f"spec.overrides[{index}]"):
+            _apply_override(manifest, override, f"spec.overrides[{index}]")
+
+    if translate is not None:
+        manifest = translate(manifest)
+        _stamp(manifest, namespace, owner)
+
+    manifest.pop("status", None)
+    metadata = _object(manifest, "metadata")
+    for key in _SERVER_METADATA:
+        metadata.pop(key, None)
+    # manifest_hash leaves out a stale hash annotation from the template, so no need to remove it first.
+    _object(metadata, "annotations")[HASH_ANNOTATION] = manifest_hash(manifest)
+    return manifest
+
+
+def _object(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    """``parent[key]`` as a dict, created when absent or null (templates often omit metadata pieces)."""
+    child = parent.get(key)
+    if not isinstance(child, dict):
+        child = parent[key] = {}
+    return child
+
+
+def _stamp(manifest: dict[str, Any], namespace: str, owner: str) -> None:
+    metadata = _object(manifest, "metadata")
+    metadata["namespace"] = namespace
+    _object(metadata, "labels")[MANAGED_BY_LABEL] = MANAGED_BY
+    _object(metadata, "annotations")[OWNER_ANNOTATION] = owner
+
+
+def _identity(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """What overrides must leave alone: the object's identity in the member and hybridfed's marks."""
+    metadata = manifest.get("metadata") or {}
+    return {
+        "apiVersion": manifest.get("apiVersion"),
+        "kind": manifest.get("kind"),
+        "metadata.name": metadata.get("name"),
+        "metadata.namespace": metadata.get("namespace"),
+        f"label {MANAGED_BY_LABEL}": (metadata.get("labels") or {}).get(MANAGED_BY_LABEL),
+        f"annotation {OWNER_ANNOTATION}": (metadata.get("annotations") or {}).get(OWNER_ANNOTATION),
+    }
+
+
+def _targets(override: Mapping[str, Any], cluster: ClusterLike, field: str) -> bool:
+    names = override.get("clusters") or ()
+    selector = override.get("clusterSelector")
+    if not names and selector is None:
+        return True
+    if cluster.name in names:
+        return True
+    try:
+        return selector is not None and selector_matches(selector, cluster.labels, f"{field}.clusterSelector")
+    except SpecError as error:
+        raise RenderError(error.field, error.message) from error
+
+
+def _apply_override(manifest: dict[str, Any], override: Mapping[str, Any], field: str) -> None:
+    image = override.get("image")
+    if image:
+        _apply_image(manifest, image, f"{field}.image")
+    patches = override.get("patches") or []
+    if not isinstance(patches, list):
+        raise RenderError(f"{field}.patches", "must be a list of JSON patch operations (RFC 6902)")
+    for index, operation in enumerate(patches):
+        _apply_patch(manifest, operation, f"{field}.patches[{index}]")
+
+
+def _apply_image(manifest: dict[str, Any], image: Mapping[str, Any], field: str) -> None:
+    registry: str | None = image.get("registry") or None
+    tag: str | None = image.get("tag") or None
+    if registry is not None and not REGISTRY_PATTERN.match(registry):
+        raise RenderError(
+            f"{field}.registry",
+            f"{registry!r} is not a registry host (it needs a '.', a ':port' or to be localhost, "
+            "optionally followed by a path)",
+        )
+    if tag is not None and not TAG_PATTERN.match(tag):
+        raise RenderError(f"{field}.tag", f"{tag!r} is not a valid image tag")
+    for container in containers(manifest):
+        if isinstance(container.get("image"), str) and container["image"]:
+            container["image"] = rewrite_image(container["image"], registry, tag)
+
+
+def _apply_patch(manifest: dict[str, Any], operation: Any, field: str) -> None:
+    # One operation at a time, so that the error names the exact operation that failed.
+    before = _identity(manifest)
+    try:
+        patched = jsonpatch.JsonPatch([operation]).apply(manifest, in_place=True)
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as error:
+        raise RenderError(field, f"cannot apply {operation!r}: {error}") from error
+    if not isinstance(patched, dict):
+        raise RenderError(field, "the patched manifest is no longer an object")
+    changed = [key for key, value in _identity(patched).items() if before[key] != value]
+    if changed:
+        raise RenderError(field, f"must not change {', '.join(changed)}")
+    if patched is not manifest:  # a patch of the root path "" returns a new document
+        manifest.clear()
+        manifest.update(patched)

@@ -1,0 +1,290 @@
+"""Dividing a workload's desired replicas among the eligible clusters (``spec.placement.replicas``).
+
+Every strategy that splits a total (Weighted now; Capacity and Cost later) is built from the same parts:
+
+1. a *target*: the ideal integer division from scratch (``_proportional`` for weight-like strategies),
+   honouring ``limits`` (min/max per cluster);
+2. *stable division* (``_stabilize``): when the previous division is known, only the difference is moved,
+   so scaling 10 -> 11 starts one pod instead of reshuffling every cluster.
+
+Capacity is meant to plug in as weights = free capacity and max = what fits; Cost as a different target
+(cheapest first) reusing ``_stabilize``. Add a function to ``_STRATEGIES`` and the dispatch is done.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from hybridfed.scheduling.errors import PlacementError
+
+FIELD = "spec.placement.replicas"
+STRATEGIES: tuple[str, ...] = ("Duplicated", "Weighted", "Capacity", "Cost")
+DEFAULT_STRATEGY = "Duplicated"
+
+
+@dataclass(frozen=True)
+class Division:
+    """Replicas per cluster that holds the workload, and the replicas no cluster could take."""
+
+    replicas: dict[str, int]
+    unplaced: int = 0
+
+
+@dataclass(frozen=True)
+class _Request:
+    desired: int
+    clusters: tuple[str, ...]  # sorted, unique
+    weights: Mapping[str, int]  # as written in the spec (validated)
+    lower: Mapping[str, int]  # per cluster in ``clusters``
+    upper: Mapping[str, int | None]  # None: unbounded
+    previous: Mapping[str, int] | None
+
+
+def divide_replicas(
+    strategy: str,
+    desired: int,
+    eligible: Sequence[str],
+    weights: Mapping[str, int],
+    limits: Mapping[str, Mapping[str, int]],
+    previous: Mapping[str, int] | None = None,
+) -> Division:
+    """Divide ``desired`` replicas among ``eligible`` clusters.
+
+    - ``Duplicated``: every eligible cluster runs ``desired`` replicas (capped by ``limits[c].max``;
+      ``min`` and ``weights`` do not apply). ``unplaced`` is ``desired`` only when no cluster is eligible.
+    - ``Weighted``: proportional to ``weights`` (a cluster absent from ``weights`` weighs 1 when
+      ``weights`` is empty, else 0), with ``limits`` min/max as floor and ceiling: clusters not at a limit
+      share what is left in proportion to their weights. Integer rounding uses the largest remainder,
+      ties to the larger weight, then to the name in alphabetical order. The total never exceeds
+      ``desired``; what the maxima cannot hold is ``unplaced``. When the minima alone exceed ``desired``
+      they are granted in order of weight (then name) until ``desired`` runs out.
+
+    Stable division (Weighted): when ``previous`` (the last division) is given and every eligible cluster
+    with a weight is in it, the previous counts are kept (clamped to the limits) and only the difference
+    to ``desired`` moves: scale-up adds to the clusters furthest below their target share, scale-down
+    removes from the clusters furthest above it. Replicas of clusters that are no longer eligible count
+    as missing and are re-placed that way (failover without reshuffling the rest). Pass ``previous=None``
+    to rebalance from scratch, e.g. after weights or limits changed; a newly eligible weighted cluster
+    that is absent from ``previous`` also triggers a rebalance, so a cluster that joins gets its share
+    (list it with 0 to keep it out until the next scale-up).
+
+    ``Division.replicas`` has an entry for every cluster that should hold the workload: under Weighted a
+    cluster with weight 0 that gets no replicas is left out, while a weighted cluster that rounds to 0
+    stays in with 0 (it keeps its object, which avoids churn when the count changes again).
+
+    Raises ``PlacementError`` (a ``ValueError``) naming ``spec.placement.replicas.strategy`` for an
+    unknown or not yet implemented strategy, and naming the field for bad weights, limits or replicas.
+    """
+    require_count(desired, "spec.template.spec.replicas")
+    check_strategy(strategy)
+    _check_weights(weights)
+    clusters = tuple(sorted(set(eligible)))
+    lower, upper = _bounds(clusters, limits)
+    return _STRATEGIES[strategy](_Request(desired, clusters, weights, lower, upper, previous))
+
+
+def check_strategy(strategy: str) -> None:
+    """Raise ``PlacementError`` unless ``strategy`` is implemented (also for kinds without replicas)."""
+    if strategy not in _STRATEGIES:
+        raise PlacementError(f"{FIELD}.strategy", _unknown_strategy_message(strategy))
+
+
+def _unknown_strategy_message(strategy: str) -> str:
+    if strategy in STRATEGIES:
+        return f"strategy {strategy} is not implemented yet; use one of {', '.join(_STRATEGIES)}"
+    return f"unknown strategy {strategy!r}; expected one of {', '.join(_STRATEGIES)}"
+
+
+def require_count(value: Any, field: str) -> int:
+    """``value`` if it is a non-negative int (bool excluded), else ``PlacementError`` naming ``field``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise PlacementError(field, f"must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _check_weights(weights: Mapping[str, int]) -> None:
+    for name, weight in weights.items():
+        require_count(weight, f"{FIELD}.weights.{name}")
+
+
+def _bounds(
+    clusters: Sequence[str], limits: Mapping[str, Mapping[str, int]]
+) -> tuple[dict[str, int], dict[str, int | None]]:
+    # Validate every entry, not only eligible clusters, so a bad spec fails the same way whatever is up.
+    parsed: dict[str, tuple[int, int | None]] = {}
+    for name, limit in limits.items():
+        low = require_count((limit or {}).get("min") or 0, f"{FIELD}.limits.{name}.min")  # null: unset
+        high = (limit or {}).get("max")
+        if high is not None and require_count(high, f"{FIELD}.limits.{name}.max") < low:
+            raise PlacementError(f"{FIELD}.limits.{name}", f"min ({low}) is greater than max ({high})")
+        parsed[name] = (low, high)
+    unbounded: tuple[int, int | None] = (0, None)
+    lower = {c: parsed.get(c, unbounded)[0] for c in clusters}
+    upper = {c: parsed.get(c, unbounded)[1] for c in clusters}
+    return lower, upper
+
+
+def _clamp(value: int, low: int, high: int | None) -> int:
+    return max(low, value if high is None else min(value, high))
+
+
+def _duplicated(req: _Request) -> Division:
+    replicas = {c: _clamp(req.desired, 0, req.upper[c]) for c in req.clusters}
+    return Division(replicas, 0 if req.clusters else req.desired)
+
+
+def _weighted(req: _Request) -> Division:
+    if req.weights:
+        weights = {c: req.weights.get(c, 0) for c in req.clusters}
+    else:
+        weights = dict.fromkeys(req.clusters, 1)
+    return _divide_proportionally(req, weights)
+
+
+def _divide_proportionally(req: _Request, weights: Mapping[str, int]) -> Division:
+    """Target division for ``weights``, made stable against ``req.previous``; drops idle weight-0 clusters."""
+    target = _proportional(req.desired, weights, req.lower, req.upper)
+    result = target
+    if req.previous is not None and all(c in req.previous for c in req.clusters if weights[c] > 0):
+        result = _stabilize(req, weights, target)
+    replicas = {c: n for c, n in result.replicas.items() if n > 0 or weights[c] > 0}
+    return Division(replicas, result.unplaced)
+
+
+def _proportional(
+    desired: int, weights: Mapping[str, int], lower: Mapping[str, int], upper: Mapping[str, int | None]
+) -> Division:
+    names = sorted(weights)
+    if desired < sum(lower.values()):
+        # Not every minimum fits: grant them by priority rather than exceed what was asked for.
+        replicas = dict.fromkeys(names, 0)
+        left = desired
+        for c in sorted(names, key=lambda n: (-weights[n], n)):
+            replicas[c] = min(lower[c], left)
+            left -= replicas[c]
+        return Division(replicas, 0)
+
+    # A weight-0 cluster holds exactly its minimum; the others can grow up to their maximum.
+    ceiling = {c: upper[c] if weights[c] > 0 else lower[c] for c in names}
+    if all(v is not None for v in ceiling.values()):
+        capacity = sum(v for v in ceiling.values() if v is not None)
+        if desired >= capacity:
+            return Division({c: ceiling[c] or 0 for c in names}, desired - capacity)
+
+    shares = _water_fill(desired, weights, lower, upper)
+    replicas = {c: math.floor(shares[c]) for c in names}
+    remainder = desired - sum(replicas.values())
+    by_remainder = sorted(names, key=lambda n: (-(shares[n] - replicas[n]), -weights[n], n))
+    for c in by_remainder[:remainder]:
+        replicas[c] += 1
+    return Division(replicas, 0)
+
+
+def _water_fill(
+    desired: int, weights: Mapping[str, int], lower: Mapping[str, int], upper: Mapping[str, int | None]
+) -> dict[str, Fraction]:
+    """Exact shares ``clamp(level * weight, min, max)`` whose sum is ``desired``.
+
+    The sum is a continuous, non-decreasing, piecewise linear function of ``level`` that bends only where
+    a cluster reaches its min or max, so the level is found exactly (Fractions, no float drift) by walking
+    those bends. The caller guarantees ``sum(min) <= desired < total capacity``.
+    """
+
+    def share(c: str, level: Fraction) -> Fraction:
+        value = max(Fraction(lower[c]), level * weights[c])
+        high = upper[c]
+        return value if high is None else min(value, Fraction(high))
+
+    def total(level: Fraction) -> Fraction:
+        return sum((share(c, level) for c in weights), Fraction(0))
+
+    bends = sorted(
+        {Fraction(lower[c], w) for c, w in weights.items() if w > 0}
+        | {Fraction(h, w) for c, w in weights.items() if w > 0 and (h := upper[c]) is not None}
+    )
+    level = Fraction(0)
+    for bend in bends:
+        if total(bend) >= desired:
+            break
+        level = bend
+    # Linear between ``level`` and the next bend: the slope is the weight of clusters not at a limit.
+    slope = sum(w for c, w in weights.items() if _follows_level(level, w, lower[c], upper[c]))
+    missing = desired - total(level)
+    if missing > 0:
+        level += missing / slope
+    return {c: share(c, level) for c in weights}
+
+
+def _follows_level(level: Fraction, weight: int, low: int, high: int | None) -> bool:
+    """Whether a share grows as the level rises past ``level`` (weighted, at or above min, below max)."""
+    raw = level * weight
+    return weight > 0 and raw >= low and (high is None or raw < high)
+
+
+def _stabilize(req: _Request, weights: Mapping[str, int], target: Division) -> Division:
+    """Keep ``req.previous`` and move only the difference to ``req.desired``, toward ``target``."""
+    assert req.previous is not None
+    base = {c: _clamp(req.previous.get(c, 0), req.lower[c], req.upper[c]) for c in req.clusters}
+    need = req.desired - sum(base.values())
+    if need > 0:
+        # Only weighted clusters grow: a weight-0 cluster never receives new replicas.
+        caps = {c: req.upper[c] if weights[c] > 0 else base[c] for c in req.clusters}
+        grown, left = _raise_toward(base, target.replicas, caps, need)
+        return Division(grown, left)
+    if need < 0:
+        # Scale-down is scale-up of the negated counts: the same levelling, mirrored.
+        negated, left = _raise_toward(
+            {c: -v for c, v in base.items()},
+            {c: -v for c, v in target.replicas.items()},
+            {c: -req.lower[c] for c in req.clusters},
+            -need,
+        )
+        if left:
+            return target  # the minima alone exceed desired: only the priority order in the target applies
+        return Division({c: -v for c, v in negated.items()}, 0)
+    return Division(base, 0)
+
+
+def _raise_toward(
+    current: Mapping[str, int], target: Mapping[str, int], cap: Mapping[str, int | None], amount: int
+) -> tuple[dict[str, int], int]:
+    """Add ``amount`` one by one, each to the cluster furthest below ``target`` (ties: name), within ``cap``.
+
+    Returns the new counts and what did not fit. Computed by levels, not by a loop per replica, so a
+    spec asking for millions of replicas costs the same as one asking for ten: at gap level ``g`` every
+    cluster holds ``clamp(target - g, current, cap)``; find the lowest level that does not overshoot,
+    then hand the rest out one each, by name, to the clusters next in line.
+    """
+    names = sorted(current)
+    goal = sum(current.values()) + amount
+    finite_caps = [v for v in cap.values() if v is not None]
+    if len(finite_caps) == len(names) and sum(finite_caps) <= goal:
+        full = {c: cap[c] or 0 for c in names}
+        return full, goal - sum(full.values())
+
+    def at_level(g: int) -> dict[str, int]:
+        return {c: _clamp(target[c] - g, current[c], cap[c]) for c in names}
+
+    gaps = [target[c] - current[c] for c in names]
+    low, high = min(gaps) - amount, max(gaps)  # sum(at_level(low)) >= goal > sum(at_level(high))
+    while high - low > 1:
+        mid = (low + high) // 2
+        if sum(at_level(mid).values()) >= goal:
+            low = mid
+        else:
+            high = mid
+    result, next_level = at_level(high), at_level(low)
+    rest = goal - sum(result.values())
+    for c in [c for c in names if next_level[c] > result[c]][:rest]:
+        result[c] += 1
+    return result, 0
+
+
+_STRATEGIES: dict[str, Callable[[_Request], Division]] = {
+    "Duplicated": _duplicated,
+    "Weighted": _weighted,
+}

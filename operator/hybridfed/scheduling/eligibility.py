@@ -1,0 +1,62 @@
+"""Which member clusters may hold a federated object (``spec.placement`` filters)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hybridfed.scheduling.facts import ClusterFacts
+from hybridfed.scheduling.selectors import selector_matches, tolerates
+
+
+def select_clusters(
+    placement: Mapping[str, Any], clusters: Sequence[ClusterFacts]
+) -> tuple[list[str], dict[str, str]]:
+    """Return the eligible cluster names (sorted) and a short reason for each excluded cluster.
+
+    Filters, all ANDed: ``clusters``, ``providers`` and ``regions`` restrict only when non-empty;
+    ``clusterSelector`` is a label selector on cluster labels; every NoSchedule/NoExecute taint must be
+    tolerated by ``tolerations``; the cluster must be Ready. The placement filters are checked before
+    readiness so that a cluster the object never targets is reported as such, not as NotReady.
+    """
+    wanted_names = set(placement.get("clusters") or ())
+    wanted_providers = set(placement.get("providers") or ())
+    wanted_regions = set(placement.get("regions") or ())
+    selector: Mapping[str, Any] | None = placement.get("clusterSelector")
+    tolerations: Sequence[Mapping[str, Any]] = placement.get("tolerations") or ()
+
+    eligible: list[str] = []
+    excluded: dict[str, str] = {}
+    for cluster in sorted(clusters, key=lambda c: c.name):
+        reason = _exclusion_reason(
+            cluster, wanted_names, wanted_providers, wanted_regions, selector, tolerations
+        )
+        if reason is None:
+            eligible.append(cluster.name)
+        else:
+            excluded[cluster.name] = reason
+    return eligible, excluded
+
+
+def _exclusion_reason(
+    cluster: ClusterFacts,
+    names: set[str],
+    providers: set[str],
+    regions: set[str],
+    selector: Mapping[str, Any] | None,
+    tolerations: Sequence[Mapping[str, Any]],
+) -> str | None:
+    if names and cluster.name not in names:
+        return "not in placement.clusters"
+    if providers and cluster.provider not in providers:
+        return f"provider {cluster.provider} not in placement.providers"
+    if regions and cluster.region not in regions:
+        return f"region {cluster.region or '(none)'} not in placement.regions"
+    if not selector_matches(selector, cluster.labels, "spec.placement.clusterSelector"):
+        return "clusterSelector does not match"
+    for taint in cluster.taints:
+        if not tolerates(tolerations, taint):
+            return f"taint {taint} not tolerated"
+    if not cluster.ready:
+        return "NotReady"
+    return None

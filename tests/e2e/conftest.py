@@ -1,0 +1,55 @@
+"""The e2e suite's fleet: real control planes, brought up once per session.
+
+It runs on its own state directory and port block so it never touches a fleet
+started by `make demo`. HYBRIDFED_E2E_KEEP=1 leaves it running for the next run
+(handy when iterating); otherwise it is taken down at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hybridfed.dev import fleet as fleet_mod
+from hybridfed.dev import topology
+
+E2E_BASE_PORT = int(os.environ.get("HYBRIDFED_E2E_BASE_PORT", "17400"))
+E2E_STATE = Path(os.environ.get("HYBRIDFED_E2E_STATE", fleet_mod.repo_root() / ".hybridfed" / "e2e"))
+
+
+class Kubectl:
+    """Runs the real kubectl built from the pinned Kubernetes release against one fleet."""
+
+    def __init__(self, fleet: fleet_mod.Fleet) -> None:
+        self.fleet = fleet
+
+    def __call__(self, cluster: str, *args: str, input: str | None = None, check: bool = True,
+                 timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        cmd = [str(self.fleet.bin_dir / "kubectl"), "--kubeconfig", str(self.fleet.kubeconfig),
+               "--context", cluster, *args]
+        result = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} on {cluster} failed: {result.stderr.strip()}")
+        return result
+
+
+@pytest.fixture(scope="session")
+def fleet() -> Iterator[fleet_mod.Fleet]:
+    f = fleet_mod.Fleet(state_dir=E2E_STATE, base_port=E2E_BASE_PORT)
+    missing = fleet_mod.missing_binaries(f.bin_dir)
+    if missing:
+        pytest.fail(f"e2e tests need the local control-plane binaries; missing in {f.bin_dir}: "
+                    f"{', '.join(missing)}. {fleet_mod.BUILD_HINT}", pytrace=False)
+    f.up(topology.parse_members(topology.DEFAULT_MEMBERS))
+    yield f
+    if os.environ.get("HYBRIDFED_E2E_KEEP") != "1":
+        f.down()
+
+
+@pytest.fixture(scope="session")
+def kubectl(fleet: fleet_mod.Fleet) -> Kubectl:
+    return Kubectl(fleet)
