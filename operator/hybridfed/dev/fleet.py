@@ -140,6 +140,7 @@ class Fleet:
         self.state_dir = state_dir or default_state_dir()
         self.bin_dir = bin_dir or default_bin_dir()
         self.base_port = base_port
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     # ---- state -------------------------------------------------------------------------------
     @property
@@ -240,17 +241,22 @@ class Fleet:
         raise FleetError(f"unknown component {component!r}; known: {', '.join(COMPONENTS)}")
 
     def start_component(self, c: ClusterState, component: str) -> int:
-        existing = self.pid(c.name, component)
+        return self.spawn(c.name, component, self._command(c, component))
+
+    def spawn(self, cluster: str, component: str, argv: list[str], env: dict[str, str] | None = None) -> int:
+        """Start a process that belongs to `cluster` (tracked by pid file, stopped by `down`)."""
+        existing = self.pid(cluster, component)
         if existing:
             return existing
-        logs = self.cluster_dir(c.name) / "logs"
+        logs = self.cluster_dir(cluster) / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         with open(logs / f"{component}.log", "ab") as log:
-            proc = subprocess.Popen(self._command(c, component), stdout=log, stderr=subprocess.STDOUT,
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
-        pid_file = self._pid_file(c.name, component)
+        pid_file = self._pid_file(cluster, component)
         pid_file.parent.mkdir(parents=True, exist_ok=True)
         pid_file.write_text(f"{proc.pid} {_proc_start_time(proc.pid)}\n")
+        self._children[proc.pid] = proc
         return proc.pid
 
     def stop_component(self, cluster: str, component: str, timeout: float = 15.0) -> None:
@@ -396,8 +402,11 @@ class Fleet:
         if clusters_dir.exists():
             names += [d.name for d in clusters_dir.iterdir() if d.name not in names]
         for name in names:
-            # Reverse order: dependants first, etcd last.
-            for component in reversed(COMPONENTS):
+            # Dependants first (anything extra we spawned, like the operator), etcd last.
+            pid_dir = self.cluster_dir(name) / "pids"
+            pid_files = pid_dir.glob("*.pid") if pid_dir.exists() else []
+            extra = sorted(p.stem for p in pid_files if p.stem not in COMPONENTS)
+            for component in [*extra, *reversed(COMPONENTS)]:
                 if self.pid(name, component):
                     stopped.append(f"{name}/{component}")
                 self.stop_component(name, component)

@@ -1,0 +1,172 @@
+"""Pure parts of the federation controller: drift comparison and status aggregation.
+
+No I/O: the reconciler feeds in what it rendered and what the members' watches
+report, and writes back whatever these functions return (only if it changed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from hybridfed.api import conditions
+
+SCHEDULED, PROPAGATED, READY, PROGRESSING = "Scheduled", "Propagated", "Ready", "Progressing"
+
+
+def in_sync(desired: Any, live: Any) -> bool:
+    """True when every field we set has the same value in the live object.
+
+    Fields the member added (defaults, status, managedFields) are ignored; lists must
+    match element by element, as server-side apply replaces atomic lists whole.
+    """
+    if isinstance(desired, Mapping):
+        if not isinstance(live, Mapping):
+            return False
+        return all(k in live and in_sync(v, live[k]) for k, v in desired.items())
+    if isinstance(desired, list):
+        if not isinstance(live, list) or len(desired) != len(live):
+            return False
+        return all(in_sync(d, v) for d, v in zip(desired, live, strict=True))
+    if isinstance(desired, bool) or isinstance(live, bool):
+        return desired is live
+    if isinstance(desired, int | float) and isinstance(live, int | float):
+        return float(desired) == float(live)
+    return bool(desired == live)
+
+
+@dataclass(frozen=True)
+class ClusterOutcome:
+    """What happened to one selected cluster in this reconcile."""
+
+    name: str
+    desired_replicas: int | None
+    live: Mapping[str, Any] | None  # the member's object as last seen by its watch
+    applied: bool  # the member holds our current manifest
+    message: str = ""  # conflict, error or exclusion reason; empty when fine
+
+
+def _int(value: Any) -> int:
+    return int(value) if isinstance(value, int) else 0
+
+
+def cluster_row(outcome: ClusterOutcome) -> dict[str, Any]:
+    status: Mapping[str, Any] = (outcome.live or {}).get("status") or {}
+    row: dict[str, Any] = {"name": outcome.name, "applied": outcome.applied}
+    if outcome.live is not None:
+        row["observedGeneration"] = _int(status.get("observedGeneration"))
+    if outcome.desired_replicas is not None:
+        row["replicas"] = outcome.desired_replicas
+        for key in ("readyReplicas", "updatedReplicas", "availableReplicas"):
+            row[key] = _int(status.get(key))
+    if outcome.message:
+        row["message"] = outcome.message
+    return row
+
+
+def cluster_ready(outcome: ClusterOutcome) -> bool:
+    """Applied and, for workloads, fully rolled out: the member observed our generation and every
+    desired replica is updated, ready and available."""
+    if not outcome.applied or outcome.live is None or outcome.message:
+        return False
+    if outcome.desired_replicas is None:
+        return True
+    status = outcome.live.get("status") or {}
+    generation = _int((outcome.live.get("metadata") or {}).get("generation"))
+    want = outcome.desired_replicas
+    return (
+        _int(status.get("observedGeneration")) >= generation
+        and _int(status.get("updatedReplicas")) >= want
+        and _int(status.get("readyReplicas")) >= want
+        and _int(status.get("availableReplicas")) >= want
+    )
+
+
+def aggregate(
+    body: Mapping[str, Any],
+    outcomes: Sequence[ClusterOutcome],
+    excluded: Mapping[str, str],
+    unplaced: int,
+    now: datetime,
+    error: tuple[str, str] | None = None,
+) -> dict[str, Any]:
+    """The federated object's whole status from this reconcile's outcomes.
+
+    `error` is (reason, message) when the spec itself could not be scheduled or rendered.
+    """
+    meta = body.get("metadata") or {}
+    generation = meta.get("generation")
+    previous: Sequence[Mapping[str, Any]] = (body.get("status") or {}).get("conditions") or []
+    conds: list[dict[str, Any]] = [dict(c) for c in previous]
+
+    def cond(type_: str, ok: bool, reason: str, message: str) -> None:
+        nonlocal conds
+        conds = conditions.set_condition(conds, type_, ok, reason, message, generation, now)
+
+    rows = [cluster_row(o) for o in outcomes]
+    workload = any(o.desired_replicas is not None for o in outcomes)
+    want = sum(o.desired_replicas or 0 for o in outcomes) + unplaced
+    ready_replicas = sum(r.get("readyReplicas", 0) for r in rows)
+    applied = [o for o in outcomes if o.applied and not o.message]
+    ready = [o for o in outcomes if cluster_ready(o)]
+    problems = [f"{o.name}: {o.message}" for o in outcomes if o.message]
+
+    if error is not None:
+        reason, message = error
+        cond(SCHEDULED, False, reason, message)
+        cond(PROPAGATED, False, reason, message)
+        cond(READY, False, reason, message)
+        cond(PROGRESSING, False, reason, message)
+    else:
+        if outcomes:
+            placed = ", ".join(f"{o.name}={o.desired_replicas}" if workload else o.name for o in outcomes)
+            cond(SCHEDULED, True, "Scheduled", f"placed on {placed}")
+        else:
+            why = "; ".join(f"{k}: {v}" for k, v in excluded.items()) or "no member clusters"
+            cond(SCHEDULED, False, "NoEligibleClusters", why)
+        if outcomes and len(applied) == len(outcomes):
+            cond(PROPAGATED, True, "Applied", f"applied to {len(applied)}/{len(outcomes)} clusters")
+        else:
+            cond(PROPAGATED, False, "Pending" if not problems else "ApplyFailed",
+                 "; ".join(problems) or f"applied to {len(applied)}/{len(outcomes)} clusters")
+        all_ready = bool(outcomes) and len(ready) == len(outcomes) and unplaced == 0
+        if all_ready:
+            cond(READY, True, "Ready", f"{len(ready)}/{len(outcomes)} clusters ready")
+        elif unplaced:
+            cond(READY, False, "InsufficientCapacity", f"{unplaced} replicas fit no eligible cluster")
+        else:
+            waiting = [o.name for o in outcomes if not cluster_ready(o)]
+            cond(READY, False, "NotReady", f"waiting for {', '.join(waiting) or 'a cluster'}")
+        cond(PROGRESSING, not all_ready and not problems,
+             "RollingOut" if not all_ready else "Complete",
+             "waiting for members to roll out" if not all_ready else "rolled out everywhere")
+
+    status: dict[str, Any] = {
+        "observedGeneration": generation,
+        "conditions": conds,
+        "placement": [{"cluster": o.name, "replicas": o.desired_replicas} if o.desired_replicas is not None
+                      else {"cluster": o.name} for o in outcomes],
+        "clusters": rows,
+        "clustersDisplay": f"{len(ready)}/{len(outcomes)}",
+    }
+    if workload:
+        status["replicas"] = want
+        status["readyReplicas"] = ready_replicas
+        status["readyDisplay"] = f"{ready_replicas}/{want}"
+    else:
+        status["readyDisplay"] = f"{len(ready)}/{len(outcomes)}"
+    return status
+
+
+def status_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A JSON merge patch turning `old` into `new`, or None when nothing changed."""
+    old = old or {}
+    if dict(old) == dict(new):
+        return None
+    patch: dict[str, Any] = dict(new)
+    for key in old:
+        if key not in new:
+            patch[key] = None
+    return patch

@@ -1,0 +1,339 @@
+"""The one generic controller behind every federated kind.
+
+Shape of every reconcile (Cluster API's): finalizer first, then the delete path or
+the normal path, and the status patched once at the end, only if it changed.
+The normal path is schedule (pure) -> render (pure) -> apply to each member
+concurrently, skipping members whose live object already matches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from hybridfed.api import kinds
+from hybridfed.api.parse import InvalidObject, parse_federated
+from hybridfed.controllers.aggregate import ClusterOutcome, aggregate, in_sync, status_patch
+from hybridfed.controllers.queue import WorkQueue
+from hybridfed.members.client import ApiError, CredentialsError, KubeClient, Resource
+from hybridfed.members.registry import MemberRegistry
+from hybridfed.members.watch import LiveCache, ObjectKey
+from hybridfed.rendering import OWNER_ANNOTATION, RenderError, owner_reference, render
+from hybridfed.scheduling import ClusterFacts, SpecError, place
+
+log = logging.getLogger("hybridfed.federation")
+
+FINALIZER = "hybridfed.io/cleanup"
+RETRY_SECONDS = 5.0
+DEFAULT_TOLERATION_SECONDS = 30
+Key = tuple[str, str, str]  # (federated kind, namespace, name)
+SecretAccess = Callable[[str], dict[str, Any]]
+
+
+def key_of(body: Mapping[str, Any]) -> Key:
+    meta = body["metadata"]
+    return (body["kind"], meta["namespace"], meta["name"])
+
+
+def _key_of_owner(owner: str) -> Key | None:
+    parts = owner.split("/")
+    return (parts[1], parts[0], parts[2]) if len(parts) == 3 else None
+
+
+def _spec_identity(body: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What, besides status, can change a reconcile's outcome."""
+    meta = body.get("metadata") or {}
+    return (meta.get("generation"), meta.get("deletionTimestamp"), meta.get("annotations"), meta.get("labels"),
+            tuple(meta.get("finalizers") or ()))
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def toleration_of(body: Mapping[str, Any]) -> int:
+    failover = (body.get("spec") or {}).get("failover") or {}
+    value = failover.get("tolerationSeconds")
+    return int(value) if isinstance(value, int) else DEFAULT_TOLERATION_SECONDS
+
+
+class FederationController:
+    def __init__(self, host: KubeClient, cache: LiveCache, *, workers: int = 16,
+                 secret_access: SecretAccess | None = None) -> None:
+        self.host = host
+        self.cache = cache
+        self.workers = workers
+        self.secret_access = secret_access
+        self.bodies: dict[Key, dict[str, Any]] = {}
+        self.queue: WorkQueue[Key] = WorkQueue()
+        self._placement_digest: dict[Key, str] = {}
+        self._namespaces: set[tuple[str, str]] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.registry: MemberRegistry | None = None  # set by the operator once it exists
+        self.reconciles = 0
+
+    # ---- inputs ----------------------------------------------------------------------------
+    def on_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        key = key_of(body)
+        if event_type == "DELETED":
+            self.bodies.pop(key, None)
+            self._placement_digest.pop(key, None)
+            return
+        old = self.bodies.get(key)
+        self.bodies[key] = dict(body)
+        # Our own status patches come back as events; they change nothing we act on.
+        if old is None or _spec_identity(old) != _spec_identity(body):
+            self.queue.add(key)
+
+    def on_member_object(self, cluster: str, owner: str) -> None:
+        key = _key_of_owner(owner)
+        if key is not None and key in self.bodies:
+            self.queue.add(key)
+
+    def requeue_all(self, *, after_toleration: bool = False) -> None:
+        for key, body in self.bodies.items():
+            if after_toleration:
+                self.queue.add_after(key, toleration_of(body) + 1)
+            else:
+                self.queue.add(key)
+
+    # ---- workers ---------------------------------------------------------------------------
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._worker(), name=f"reconcile-worker-{i}") for i in range(self.workers)]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self.queue.get()
+            started = time.monotonic()
+            try:
+                retry = await self.reconcile(key)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reconcile %s/%s/%s crashed", *key)
+                retry = True
+            finally:
+                self.queue.done(key)
+                self.reconciles += 1
+            log.debug("reconciled %s %s/%s in %.3fs", key[0], key[1], key[2], time.monotonic() - started)
+            if retry:
+                self.queue.add_after(key, RETRY_SECONDS)
+
+    # ---- reconcile -------------------------------------------------------------------------
+    async def reconcile(self, key: Key) -> bool:
+        """Bring members in line with one federated object; True asks for a retry later."""
+        body = self.bodies.get(key)
+        if body is None or self.registry is None:
+            return False
+        if (body["metadata"]).get("deletionTimestamp"):
+            return await self._delete(key, body)
+        if FINALIZER not in (body["metadata"].get("finalizers") or []):
+            updated = await self._set_finalizer(body, add=True)
+            if updated is None:
+                return False
+            body = self.bodies[key] = {**updated, "status": body.get("status")}
+        return await self._normal(key, body)
+
+    async def _normal(self, key: Key, body: dict[str, Any]) -> bool:
+        assert self.registry is not None
+        now = datetime.now(UTC)
+        try:
+            parse_federated(body)
+            facts = {f.name: f for f in self.registry.facts(toleration_of(body))}
+            placement = (body.get("spec") or {}).get("placement") or {}
+            digest = _digest(placement)
+            previous = None
+            if self._placement_digest.get(key) == digest:
+                rows = (body.get("status") or {}).get("placement") or []
+                previous = {r["cluster"]: r["replicas"] for r in rows if isinstance(r.get("replicas"), int)} or None
+            decision = place(body, list(facts.values()), previous)
+            target = kinds.target_gvk(key[0], (body.get("spec") or {}).get("template") or {})
+        except InvalidObject as exc:
+            return await self._write_status(body, aggregate(body, [], {}, 0, now, ("InvalidSpec", str(exc))))
+        except SpecError as exc:
+            return await self._write_status(
+                body, aggregate(body, [], {}, 0, now, ("InvalidSpec", f"{exc.field}: {exc.message}")))
+        except ValueError as exc:
+            return await self._write_status(body, aggregate(body, [], {}, 0, now, ("InvalidSpec", str(exc))))
+        self._placement_digest[key] = digest
+
+        outcomes = list(await asyncio.gather(*(
+            self._sync_cluster(body, facts[name], replicas, target)
+            for name, replicas in decision.clusters.items()
+        )))
+        removals_ok = await self._remove_unselected(body, set(decision.clusters))
+        status = aggregate(body, outcomes, decision.excluded, decision.unplaced, now)
+        await self._write_status(body, status)
+        failed = any(o.message and not o.message.startswith("conflict") for o in outcomes)
+        return failed or not removals_ok
+
+    async def _sync_cluster(self, body: Mapping[str, Any], cluster: ClusterFacts, replicas: int | None,
+                            target: kinds.TargetGVK) -> ClusterOutcome:
+        assert self.registry is not None
+        okey: ObjectKey | None = None
+        try:
+            manifest = render(body, cluster, replicas, target=(target.api_version, target.kind))
+            meta = manifest["metadata"]
+            namespace, name = meta["namespace"], meta["name"]
+            okey = (cluster.name, target.api_version, target.kind, namespace, name)
+            client = await self.registry.client(cluster.name)
+            if target.kind == "Secret" and target.api_version == "v1":
+                await self._ensure_secret_access(client, namespace)
+            await self.registry.ensure_watch(cluster.name, target.api_version, target.kind,
+                                             namespace if target.kind == "Secret" else "")
+            resource = await client.resource(target.api_version, target.kind)
+            live = self.cache.get(okey)
+            owner = owner_reference(body)
+            if live is not None and (live["metadata"].get("annotations") or {}).get(OWNER_ANNOTATION) != owner:
+                return ClusterOutcome(cluster.name, replicas, None, False, self._conflict(manifest, live))
+            if live is not None and in_sync(manifest, live):
+                return ClusterOutcome(cluster.name, replicas, live, True)
+            if live is None:
+                created = await self._create(client, resource, manifest, body)
+                if isinstance(created, str):
+                    return ClusterOutcome(cluster.name, replicas, None, False, created)
+                if created is not None:
+                    self.cache.put(okey, created)
+                    return ClusterOutcome(cluster.name, replicas, created, True)
+            applied = await client.apply(resource, manifest)
+            self.cache.put(okey, applied)
+            return ClusterOutcome(cluster.name, replicas, applied, True)
+        except RenderError as exc:
+            return ClusterOutcome(cluster.name, replicas, None, False, f"{exc.field}: {exc.message}")
+        except (ApiError, CredentialsError) as exc:
+            if isinstance(exc, ApiError) and exc.status == 401:
+                await self.registry.reset_client(cluster.name)
+            live = self.cache.get(okey) if okey else None
+            text = exc.message if isinstance(exc, ApiError) else str(exc)
+            return ClusterOutcome(cluster.name, replicas, live, False, text[:300])
+
+    @staticmethod
+    def _conflict(manifest: Mapping[str, Any], live: Mapping[str, Any] | None) -> str:
+        meta = manifest["metadata"]
+        holder = ((live or {}).get("metadata", {}).get("annotations") or {}).get(OWNER_ANNOTATION)
+        who = f"owned by {holder}" if holder else "not created by hybridfed"
+        return (f"conflict: {manifest['kind']} {meta['namespace']}/{meta['name']} already exists, {who}; "
+                f"annotate the federated object {kinds.ANNOTATION_ADOPT}=\"true\" to take it over")
+
+    async def _create(self, client: KubeClient, resource: Resource, manifest: Mapping[str, Any],
+                      body: Mapping[str, Any]) -> dict[str, Any] | str | None:
+        """Create; returns the object, a conflict message, or None when server-side apply should take over
+        (the object exists and is ours, or the federated object asked to adopt it)."""
+        namespace = manifest["metadata"]["namespace"]
+        if (client.name, namespace) not in self._namespaces:
+            await client.ensure_namespace(namespace)
+            self._namespaces.add((client.name, namespace))
+        try:
+            return await client.create(resource, manifest)
+        except ApiError as exc:
+            if exc.status == 404 and "namespace" in exc.message.lower():
+                self._namespaces.discard((client.name, namespace))
+                await client.ensure_namespace(namespace)
+                return await client.create(resource, manifest)
+            if not exc.conflict:
+                raise
+        existing = await client.get(resource, namespace, manifest["metadata"]["name"])
+        ours = ((existing or {}).get("metadata", {}).get("annotations") or {}).get(OWNER_ANNOTATION)
+        adopt = ((body["metadata"].get("annotations") or {}).get(kinds.ANNOTATION_ADOPT)) == "true"
+        if existing is None or ours == owner_reference(body) or adopt:
+            return None
+        return self._conflict(manifest, existing)
+
+    async def _ensure_secret_access(self, client: KubeClient, namespace: str) -> None:
+        """Secrets are granted per namespace (never cluster-wide): bind the member's secrets role here."""
+        if self.secret_access is None or (client.name, "secrets:" + namespace) in self._namespaces:
+            return
+        await client.ensure_namespace(namespace)
+        binding = self.secret_access(namespace)
+        resource = await client.resource("rbac.authorization.k8s.io/v1", "RoleBinding")
+        await client.apply(resource, binding)
+        self._namespaces.add((client.name, "secrets:" + namespace))
+
+    async def _remove_unselected(self, body: Mapping[str, Any], selected: set[str]) -> bool:
+        """Delete what this object placed on clusters it no longer selects; False if some delete failed."""
+        assert self.registry is not None
+        ok = True
+        for okey, _obj in self.cache.owned_by(owner_reference(body)):
+            if okey[0] in selected:
+                continue
+            ok = await self._delete_object(okey) and ok
+        return ok
+
+    async def _delete_object(self, okey: ObjectKey) -> bool:
+        assert self.registry is not None
+        cluster, api_version, kind, namespace, name = okey
+        try:
+            client = await self.registry.client(cluster)
+            await client.delete(await client.resource(api_version, kind), namespace, name)
+            self.cache.remove(okey)
+            return True
+        except (ApiError, CredentialsError) as exc:
+            log.info("could not delete %s %s/%s on %s yet: %s", kind, namespace, name, cluster, exc)
+            return False
+
+    async def _delete(self, key: Key, body: dict[str, Any]) -> bool:
+        """Delete path: remove what we placed (unless orphaned), then release the finalizer."""
+        assert self.registry is not None
+        if FINALIZER not in (body["metadata"].get("finalizers") or []):
+            return False
+        orphan = (body["metadata"].get("annotations") or {}).get(kinds.ANNOTATION_ORPHAN) == "true"
+        if not orphan:
+            # After a restart the cache may not know every cluster yet: watch where status says we placed.
+            try:
+                target = kinds.target_gvk(key[0], (body.get("spec") or {}).get("template") or {})
+                for row in (body.get("status") or {}).get("placement") or []:
+                    if row.get("cluster") in self.registry.members:
+                        await self.registry.ensure_watch(
+                            row["cluster"], target.api_version, target.kind, key[1] if target.kind == "Secret" else "")
+            except (ApiError, CredentialsError, ValueError) as exc:
+                log.info("delete of %s/%s/%s waits for a member: %s", *key, exc)
+                return True
+            results = [await self._delete_object(okey) for okey, _ in self.cache.owned_by(owner_reference(body))]
+            if not all(results):
+                return True
+        await self._set_finalizer(body, add=False)
+        return False
+
+    # ---- host writes -----------------------------------------------------------------------
+    def _path(self, body: Mapping[str, Any], sub: str = "") -> str:
+        row = kinds.federated_kind(body["kind"])
+        meta = body["metadata"]
+        return f"/apis/{kinds.API_VERSION}/namespaces/{meta['namespace']}/{row.plural}/{meta['name']}{sub}"
+
+    async def _set_finalizer(self, body: Mapping[str, Any], *, add: bool) -> dict[str, Any] | None:
+        finalizers = [f for f in body["metadata"].get("finalizers") or [] if f != FINALIZER]
+        if add:
+            finalizers.append(FINALIZER)
+        patch = {"metadata": {"finalizers": finalizers, "resourceVersion": body["metadata"]["resourceVersion"]}}
+        try:
+            return await self.host.merge_patch(self._path(body), patch)
+        except ApiError as exc:
+            if exc.not_found:
+                return None
+            raise
+
+    async def _write_status(self, body: Mapping[str, Any], status: dict[str, Any]) -> bool:
+        patch = status_patch(body.get("status"), status)
+        if patch is None:
+            return False
+        try:
+            await self.host.merge_patch(self._path(body, "/status"), {"status": patch})
+        except ApiError as exc:
+            if not exc.not_found:
+                raise
+            return False
+        key = key_of(body)
+        if key in self.bodies:  # so a reconcile before our own status event compares with what we wrote
+            self.bodies[key] = {**self.bodies[key], "status": status}
+        return False

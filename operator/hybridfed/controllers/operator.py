@@ -1,0 +1,118 @@
+"""The kopf operator: watches on the host, wired to the federation and membership controllers.
+
+kopf provides the host watches (with reconnects), login and the operator lifecycle;
+our handlers are `on.event` only, so kopf keeps no per-object progress state on the
+host objects and every write to them is ours and deliberate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+
+from hybridfed.api import kinds
+from hybridfed.controllers.federation import FederationController, SecretAccess
+from hybridfed.controllers.membership import MembershipController
+from hybridfed.members.client import Credentials, KubeClient, credentials_from_kubeconfig
+from hybridfed.members.registry import MemberRegistry
+from hybridfed.members.watch import LiveCache
+
+log = logging.getLogger("hybridfed.operator")
+
+_SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+@dataclass(frozen=True)
+class OperatorOptions:
+    kubeconfig: str | None = None
+    context: str | None = None
+    workers: int = 16
+    probe_interval: float = 10.0
+    member_qps: float = 100.0
+    member_burst: int = 200
+    namespace: str = "hybridfed-system"
+
+
+def host_credentials(opts: OperatorOptions) -> Credentials:
+    """The host's credentials: an explicit/$KUBECONFIG kubeconfig, else the pod's service account."""
+    path = opts.kubeconfig or os.environ.get("KUBECONFIG")
+    if path:
+        with open(path) as f:
+            return credentials_from_kubeconfig(f.read(), opts.context)
+    host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+    if not host:
+        raise SystemExit("error: no kubeconfig (--kubeconfig or $KUBECONFIG) and not running in a pod")
+    with open(f"{_SA_DIR}/token") as f, open(f"{_SA_DIR}/ca.crt", "rb") as ca:
+        return Credentials(server=f"https://{host}:{port}", token=f.read().strip(), ca_data=ca.read())
+
+
+class Runtime:
+    """Everything one operator process holds: the host client, the members, the controllers."""
+
+    def __init__(self, opts: OperatorOptions, secret_access: SecretAccess | None = None) -> None:
+        self.opts = opts
+        self.creds = host_credentials(opts)
+        self.host = KubeClient("hub", self.creds, qps=400, burst=800, max_connections=64)
+        self.cache = LiveCache()
+        self.federation = FederationController(self.host, self.cache, workers=opts.workers,
+                                               secret_access=secret_access)
+        self.registry = MemberRegistry(self.host, self.cache, self.federation.on_member_object,
+                                       qps=opts.member_qps, burst=opts.member_burst)
+        self.federation.registry = self.registry
+        self.membership = MembershipController(self.host, self.registry, self.federation,
+                                               probe_interval=opts.probe_interval)
+
+    async def close(self) -> None:
+        await self.federation.stop()
+        await self.registry.close()
+        await self.host.close()
+
+
+def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.startup(registry=registry)
+    async def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.posting.level = logging.WARNING
+        settings.watching.server_timeout = 300
+        settings.watching.client_timeout = 330
+        runtime.federation.start()
+
+    @kopf.on.cleanup(registry=registry)
+    async def _cleanup(**_: Any) -> None:
+        await runtime.close()
+
+    @kopf.on.login(registry=registry)
+    def _login(**_: Any) -> kopf.ConnectionInfo:
+        c = runtime.creds
+        return kopf.ConnectionInfo(
+            server=c.server,
+            ca_data=c.ca_data,
+            token=c.token,
+            certificate_data=c.cert_data,
+            private_key_data=c.key_data,
+            insecure=c.insecure,
+        )
+
+    @kopf.on.event(kinds.GROUP, kinds.VERSION, kinds.MEMBER_CLUSTER.plural, registry=registry)
+    async def _member_event(event: kopf.RawEvent, **_: Any) -> None:
+        await runtime.membership.on_event(event["type"], dict(event["object"]))
+
+    async def _federated_event(event: kopf.RawEvent, **_: Any) -> None:
+        runtime.federation.on_event(event["type"], event["object"])
+
+    for row in kinds.FEDERATED_KINDS.values():
+        kopf.on.event(kinds.GROUP, kinds.VERSION, row.plural, registry=registry)(_federated_event)
+    return registry
+
+
+async def run(opts: OperatorOptions, secret_access: SecretAccess | None = None,
+              stop_flag: asyncio.Event | None = None) -> None:
+    runtime = Runtime(opts, secret_access)
+    await kopf.operator(registry=build_registry(runtime), clusterwide=True, standalone=True,
+                        stop_flag=stop_flag)

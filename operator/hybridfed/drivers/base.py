@@ -1,0 +1,139 @@
+"""The driver interface: one class, configured per provider by data tables.
+
+A provider module (``aws.py``, ``idc.py``, ...) is a ``Driver`` built from three tables: how to recognise
+its nodes (``Detection``), what its capacity costs (``Price``) and its translation defaults
+(``TranslationDefaults``, used by ``translate`` once the translation issue lands). A provider that needs
+behaviour, not just data, subclasses ``Driver`` and overrides one method.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from hybridfed.api.member import Cost, Translation
+from hybridfed.drivers.probe import ProbeResult, probe_cluster
+from hybridfed.members.client import Credentials, KubeClient
+
+#: The neutral storage classes a template may name (DESIGN.md, "The driver layer").
+STANDARD_STORAGE = "hybridfed-standard"
+FAST_STORAGE = "hybridfed-fast"
+#: The neutral ingress class.
+NEUTRAL_INGRESS_CLASS = "hybridfed"
+
+
+@dataclass(frozen=True)
+class Price:
+    """Cost of capacity per hour; ``pod_hour`` is a flat per-pod fee (serverless billing minimums)."""
+
+    cpu_core_hour: float
+    memory_gib_hour: float
+    pod_hour: float = 0.0
+
+    def with_cost(self, cost: Cost | None) -> Price:
+        """These defaults with the values a MemberCluster's ``spec.cost`` sets."""
+        if cost is None:
+            return self
+        return Price(
+            cpu_core_hour=self.cpu_core_hour if cost.cpu_core_hour is None else cost.cpu_core_hour,
+            memory_gib_hour=self.memory_gib_hour if cost.memory_gib_hour is None else cost.memory_gib_hour,
+            pod_hour=self.pod_hour,
+        )
+
+    def per_pod_hour(self, cpu_cores: float, memory_gib: float) -> float:
+        """What one pod requesting ``cpu_cores`` and ``memory_gib`` costs per hour."""
+        return cpu_cores * self.cpu_core_hour + memory_gib * self.memory_gib_hour + self.pod_hour
+
+
+@dataclass(frozen=True)
+class Detection:
+    """Node facts that identify a provider.
+
+    ``provider_id_prefixes``: prefixes of ``spec.providerID``; ``provider_id_pattern``: a regex for
+    providers whose IDs have no scheme (aliyun: ``<region>.<instance-id>``); ``labels``: node label keys,
+    or ``key=value`` pairs, that only this provider sets.
+    """
+
+    provider_id_prefixes: tuple[str, ...] = ()
+    provider_id_pattern: str | None = None
+    labels: tuple[str, ...] = ()
+
+    def matches(self, node: Mapping[str, Any]) -> bool:
+        provider_id = str((node.get("spec") or {}).get("providerID") or "")
+        if provider_id and any(provider_id.startswith(prefix) for prefix in self.provider_id_prefixes):
+            return True
+        if provider_id and self.provider_id_pattern and re.match(self.provider_id_pattern, provider_id):
+            return True
+        labels: Mapping[str, str] = (node.get("metadata") or {}).get("labels") or {}
+        for wanted in self.labels:
+            key, sep, value = wanted.partition("=")
+            if key in labels and (not sep or labels[key] == value):
+                return True
+        return False
+
+    def score(self, nodes: Sequence[Mapping[str, Any]]) -> float:
+        """The share of ``nodes`` that look like this provider: 0.0 (none, or no nodes) to 1.0 (all)."""
+        if not nodes:
+            return 0.0
+        return sum(1 for n in nodes if self.matches(n)) / len(nodes)
+
+
+@dataclass(frozen=True)
+class TranslationDefaults:
+    """A provider's syntax for the neutral intents of DESIGN.md (the "Known provider values" table).
+
+    ``internal_lb_annotations`` values may name a ``spec.translation.loadBalancer`` field in braces, e.g.
+    ``{internal_subnet_id}``, filled from the cluster's translation; ``storage_classes`` maps the neutral
+    class names to the provider's.
+    """
+
+    internal_lb_annotations: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    public_lb_annotations: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    storage_provisioner: str | None = None
+    storage_classes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    ingress_class: str | None = None
+    registry_mirror: str | None = None
+
+
+@dataclass(frozen=True)
+class Driver:
+    """One provider behind the uniform interface: connect, probe, price, translate, detect."""
+
+    name: str
+    detection: Detection
+    default_price: Price
+    translation: TranslationDefaults = field(default_factory=TranslationDefaults)
+    #: Serverless platforms schedule pods onto capacity without (or with only virtual) nodes, so a
+    #: reachable cluster with zero nodes is Ready.
+    ready_without_nodes: bool = False
+
+    def connect(self, name: str, creds: Credentials, **pool_opts: Any) -> KubeClient:
+        """A pooled client for the member ``name``; ``pool_opts`` are KubeClient's (qps, burst, ...)."""
+        return KubeClient(name, creds, **pool_opts)
+
+    async def probe(self, client: KubeClient) -> ProbeResult:
+        """Version, served resources, nodes, capacity, zones and the detected provider of a member.
+
+        Raises ``ApiError`` when the member cannot be reached or refuses; the caller turns that into
+        ``unreachable_status``.
+        """
+        # Deferred: the registry imports every provider module, each of which imports this one.
+        from hybridfed.drivers.registry import detect_provider
+
+        return await probe_cluster(client, provider=self.name, ready_without_nodes=self.ready_without_nodes,
+                                   detect=detect_provider)
+
+    def price(self, cost: Cost | None = None) -> Price:
+        """The driver's default prices, overridden by a MemberCluster's ``spec.cost`` where it sets them."""
+        return self.default_price.with_cost(cost)
+
+    def translate(self, manifest: dict[str, Any], translation: Translation | None = None) -> dict[str, Any]:
+        """Neutral intent -> this provider's syntax. Identity for now: the translation issue fills it."""
+        return manifest
+
+    def detect(self, nodes: Sequence[Mapping[str, Any]]) -> float:
+        """How much ``nodes`` look like this provider's: 0.0 (not at all) to 1.0 (every node)."""
+        return self.detection.score(nodes)

@@ -1,0 +1,330 @@
+"""One async Kubernetes client per cluster: pooled connections, a rate limiter, discovery.
+
+Written once on aiohttp (which kopf already brings) so that every member call is
+awaitable and never blocks the event loop. Server-side apply, watch streams and
+discovery are the only Kubernetes-specific parts; everything else is plain REST.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import ssl
+import tempfile
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import yaml
+
+APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
+MERGE_CONTENT_TYPE = "application/merge-patch+json"
+FIELD_MANAGER = "hybridfed"
+
+
+class ApiError(Exception):
+    """A non-2xx answer from an API server, or a transport failure (status 0)."""
+
+    def __init__(self, status: int, reason: str, message: str, cluster: str = "") -> None:
+        super().__init__(f"{cluster + ': ' if cluster else ''}{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409
+
+    @property
+    def unreachable(self) -> bool:
+        return self.status == 0
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """How to reach one API server. Never logged: `__repr__` hides the secret parts."""
+
+    server: str
+    ca_data: bytes | None = None
+    token: str | None = None
+    cert_data: bytes | None = None
+    key_data: bytes | None = None
+    insecure: bool = False
+
+    def __repr__(self) -> str:
+        return f"Credentials(server={self.server!r}, token={'***' if self.token else None})"
+
+
+class CredentialsError(ValueError):
+    """Credentials are missing or malformed; the message names the field, never its value."""
+
+
+def _b64(value: str, field: str) -> bytes:
+    try:
+        return base64.b64decode(value)
+    except ValueError as exc:
+        raise CredentialsError(f"{field} is not valid base64") from exc
+
+
+def credentials_from_kubeconfig(config: str | Mapping[str, Any], context: str | None = None) -> Credentials:
+    """Credentials of one context of a kubeconfig (client certificate or token; CA inline or as a file)."""
+    raw: Mapping[str, Any] = yaml.safe_load(config) if isinstance(config, str) else config
+    if not isinstance(raw, Mapping):
+        raise CredentialsError("kubeconfig is not a YAML mapping")
+    name = context or raw.get("current-context")
+    contexts = {c["name"]: c["context"] for c in raw.get("contexts") or []}
+    if name not in contexts:
+        raise CredentialsError(f"kubeconfig has no context {name!r}")
+    ctx = contexts[name]
+    clusters = {c["name"]: c["cluster"] for c in raw.get("clusters") or []}
+    users = {u["name"]: u.get("user") or {} for u in raw.get("users") or []}
+    cluster = clusters.get(ctx.get("cluster"))
+    if cluster is None:
+        raise CredentialsError(f"kubeconfig context {name!r} names a missing cluster")
+    user = users.get(ctx.get("user"), {})
+    if "exec" in user:
+        raise CredentialsError("kubeconfig user uses an exec credential plugin; store a token or client certificate")
+
+    def data(obj: Mapping[str, Any], key: str) -> bytes | None:
+        if obj.get(f"{key}-data"):
+            return _b64(obj[f"{key}-data"], f"{key}-data")
+        if obj.get(key):
+            with open(os.path.expanduser(obj[key]), "rb") as f:
+                return f.read()
+        return None
+
+    token = user.get("token")
+    if not token and user.get("tokenFile"):
+        with open(user["tokenFile"]) as f:
+            token = f.read().strip()
+    return Credentials(
+        server=cluster["server"].rstrip("/"),
+        ca_data=data(cluster, "certificate-authority"),
+        token=token,
+        cert_data=data(user, "client-certificate"),
+        key_data=data(user, "client-key"),
+        insecure=bool(cluster.get("insecure-skip-tls-verify")),
+    )
+
+
+def credentials_from_secret(data: Mapping[str, str], endpoint: str | None) -> Credentials:
+    """Credentials from a Secret's base64 `data`: a `kubeconfig`, or `token` + `ca.crt` + the endpoint."""
+    if "kubeconfig" in data:
+        return credentials_from_kubeconfig(_b64(data["kubeconfig"], "kubeconfig").decode())
+    if "token" not in data:
+        raise CredentialsError("secret has neither `kubeconfig` nor `token`")
+    if not endpoint:
+        raise CredentialsError("spec.apiEndpoint is required with a token secret")
+    ca = _b64(data["ca.crt"], "ca.crt") if "ca.crt" in data else None
+    return Credentials(server=endpoint.rstrip("/"), ca_data=ca, token=_b64(data["token"], "token").decode().strip())
+
+
+def _ssl_context(creds: Credentials) -> ssl.SSLContext:
+    if creds.insecure:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    else:
+        ctx = ssl.create_default_context(cadata=creds.ca_data.decode() if creds.ca_data else None)
+    if creds.cert_data and creds.key_data:
+        # The ssl module loads client certificates only from files; keep them on disk for microseconds.
+        with tempfile.TemporaryDirectory() as tmp:
+            cert, key = os.path.join(tmp, "c"), os.path.join(tmp, "k")
+            with open(cert, "wb") as f:
+                f.write(creds.cert_data)
+            with open(key, "wb") as f:
+                f.write(creds.key_data)
+            ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+class RateLimiter:
+    """Token bucket: `qps` sustained, `burst` at once; callers wait for a token."""
+
+    def __init__(self, qps: float, burst: int) -> None:
+        self.qps = qps
+        self.burst = burst
+        self._tokens = float(burst)
+        self._stamp = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.qps)
+                self._stamp = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                await asyncio.sleep((1 - self._tokens) / self.qps)
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A served resource: where it lives and whether it is namespaced."""
+
+    api_version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        base = f"/api/{self.api_version}" if "/" not in self.api_version else f"/apis/{self.api_version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        return f"{base}/{name}" if name else base
+
+
+class KubeClient:
+    """A pooled, rate-limited async client for one cluster."""
+
+    def __init__(self, name: str, creds: Credentials, *, qps: float = 100.0, burst: int = 200,
+                 max_connections: int = 32, timeout: float = 15.0) -> None:
+        self.name = name
+        self.creds = creds
+        self.limiter = RateLimiter(qps, burst)
+        self._ssl = _ssl_context(creds) if creds.server.startswith("https") else None
+        self._max_connections = max_connections
+        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=5)
+        self._session: aiohttp.ClientSession | None = None
+        self._discovery: dict[str, dict[str, Resource]] = {}
+        self.requests = 0  # requests sent, for tests and metrics
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            headers = {"Accept": "application/json", "User-Agent": "hybridfed"}
+            if self.creds.token:
+                headers["Authorization"] = f"Bearer {self.creds.token}"
+            self._session = aiohttp.ClientSession(
+                base_url=self.creds.server,
+                connector=aiohttp.TCPConnector(limit=self._max_connections, ssl=self._ssl or False),
+                headers=headers, timeout=self._timeout, json_serialize=json.dumps,
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def request(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
+                      body: Any = None, content_type: str = "application/json",
+                      timeout: float | None = None, accept: str | None = None) -> Any:
+        await self.limiter.acquire()
+        self.requests += 1
+        data = None if body is None else (body if isinstance(body, str | bytes) else json.dumps(body))
+        headers = {"Content-Type": content_type}
+        if accept:
+            headers["Accept"] = accept
+        try:
+            async with self.session.request(
+                method, path, params=params, data=data, headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout) if timeout else None,
+            ) as resp:
+                text = await resp.text()
+                if resp.status >= 400:
+                    try:
+                        status = json.loads(text)
+                        raise ApiError(resp.status, status.get("reason", ""), status.get("message", text), self.name)
+                    except ValueError:
+                        raise ApiError(resp.status, resp.reason or "", text[:300], self.name) from None
+                return json.loads(text) if text else None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise ApiError(0, "Unreachable", f"{type(exc).__name__}: {exc}", self.name) from exc
+
+    # ---- typed helpers ---------------------------------------------------------------------
+    async def resource(self, api_version: str, kind: str) -> Resource:
+        """Discover where `kind` of `api_version` is served; ApiError 404 if the member lacks it."""
+        table = self._discovery.get(api_version)
+        if table is None:
+            path = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+            listing = await self.request("GET", path)
+            table = {
+                r["kind"]: Resource(api_version, r["kind"], r["name"], r["namespaced"])
+                for r in listing.get("resources", []) if "/" not in r["name"]
+            }
+            self._discovery[api_version] = table
+        if kind not in table:
+            raise ApiError(404, "NotFound", f"{api_version} {kind} is not served", self.name)
+        return table[kind]
+
+    def forget_discovery(self) -> None:
+        self._discovery.clear()
+
+    async def get(self, res: Resource, namespace: str | None, name: str) -> dict[str, Any] | None:
+        try:
+            result: dict[str, Any] = await self.request("GET", res.path(namespace, name))
+            return result
+        except ApiError as exc:
+            if exc.not_found:
+                return None
+            raise
+
+    async def create(self, res: Resource, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        ns = manifest.get("metadata", {}).get("namespace")
+        result: dict[str, Any] = await self.request("POST", res.path(ns), params={"fieldManager": FIELD_MANAGER},
+                                                    body=manifest)
+        return result
+
+    async def apply(self, res: Resource, manifest: Mapping[str, Any], *, force: bool = True) -> dict[str, Any]:
+        """Server-side apply with fieldManager `hybridfed`."""
+        meta = manifest["metadata"]
+        params = {"fieldManager": FIELD_MANAGER, "force": "true" if force else "false"}
+        result: dict[str, Any] = await self.request(
+            "PATCH", res.path(meta.get("namespace"), meta["name"]), params=params,
+            body=json.dumps(manifest), content_type=APPLY_CONTENT_TYPE)
+        return result
+
+    async def merge_patch(self, path: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("PATCH", path, body=patch, content_type=MERGE_CONTENT_TYPE)
+        return result
+
+    async def delete(self, res: Resource, namespace: str | None, name: str) -> bool:
+        """Delete in the background; False if it was already gone."""
+        try:
+            await self.request("DELETE", res.path(namespace, name), body={"propagationPolicy": "Background"})
+            return True
+        except ApiError as exc:
+            if exc.not_found:
+                return False
+            raise
+
+    async def ensure_namespace(self, namespace: str) -> None:
+        try:
+            await self.request("POST", "/api/v1/namespaces", params={"fieldManager": FIELD_MANAGER},
+                               body={"apiVersion": "v1", "kind": "Namespace",
+                                     "metadata": {"name": namespace,
+                                                  "labels": {"app.kubernetes.io/managed-by": "hybridfed"}}})
+        except ApiError as exc:
+            if not exc.conflict:
+                raise
+
+    async def watch(self, path: str, params: Mapping[str, str], timeout_seconds: int = 300
+                    ) -> AsyncIterator[dict[str, Any]]:
+        """Yield watch events (`{"type", "object"}`) until the server closes the stream."""
+        await self.limiter.acquire()
+        self.requests += 1
+        query = {**params, "watch": "true", "allowWatchBookmarks": "true", "timeoutSeconds": str(timeout_seconds)}
+        try:
+            async with self.session.get(path, params=query,
+                                        timeout=aiohttp.ClientTimeout(total=None, sock_read=timeout_seconds + 30,
+                                                                      sock_connect=5)) as resp:
+                if resp.status >= 400:
+                    text = await resp.text()
+                    raise ApiError(resp.status, "WatchFailed", text[:300], self.name)
+                async for line in resp.content:
+                    if line.strip():
+                        yield json.loads(line)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise ApiError(0, "Unreachable", f"{type(exc).__name__}: {exc}", self.name) from exc

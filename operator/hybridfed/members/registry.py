@@ -1,0 +1,166 @@
+"""The member clusters as the operator knows them: one pooled client each, their facts, their watches.
+
+Karmada's shape: one client and one rate limiter per member, created on first use
+and replaced only when its endpoint or credentials change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes_asyncio.utils.quantity import parse_quantity
+
+from hybridfed.api import conditions
+from hybridfed.members.client import ApiError, CredentialsError, KubeClient, credentials_from_secret
+from hybridfed.members.watch import LiveCache, OnChange, Watcher, WatchKey
+from hybridfed.scheduling import ClusterFacts, Taint
+
+
+@dataclass
+class Member:
+    name: str
+    body: dict[str, Any]
+    client: KubeClient | None = None
+    credentials_version: tuple[str, str] = ("", "")
+    not_ready_since: float | None = None
+    probe_task: asyncio.Task[None] | None = None
+
+    @property
+    def ready(self) -> bool:
+        return conditions.is_condition_true((self.body.get("status") or {}).get("conditions"), "Ready")
+
+
+def _quantities(values: Mapping[str, Any] | None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in (values or {}).items():
+        with contextlib.suppress(ValueError, TypeError):
+            out[key] = float(parse_quantity(value))
+    return out
+
+
+def facts_of(body: Mapping[str, Any], *, ready: bool) -> ClusterFacts:
+    """ClusterFacts for scheduling, from a MemberCluster object."""
+    spec = body.get("spec") or {}
+    status = body.get("status") or {}
+    return ClusterFacts(
+        name=body["metadata"]["name"],
+        provider=spec.get("provider", "generic"),
+        region=spec.get("region", ""),
+        zones=tuple(spec.get("zones") or ()),
+        labels=dict(body["metadata"].get("labels") or {}),
+        taints=tuple(
+            Taint(t["key"], t.get("value", ""), t.get("effect", "NoSchedule")) for t in spec.get("taints") or ()
+        ),
+        ready=ready,
+        available=_quantities(status.get("available")),
+    )
+
+
+@dataclass
+class MemberRegistry:
+    host: KubeClient
+    cache: LiveCache
+    on_change: OnChange
+    qps: float = 100.0
+    burst: int = 200
+    watch_sync_timeout: float = 10.0
+    members: dict[str, Member] = field(default_factory=dict)
+    watchers: dict[WatchKey, Watcher] = field(default_factory=dict)
+    clock: Callable[[], float] = time.monotonic
+
+    # ---- membership --------------------------------------------------------------------------
+    def upsert(self, body: dict[str, Any]) -> tuple[Member, bool]:
+        """Record the latest MemberCluster; returns (member, facts_changed)."""
+        name = body["metadata"]["name"]
+        member = self.members.get(name)
+        if member is None:
+            member = self.members[name] = Member(name, body)
+            changed = True
+        else:
+            before = facts_of(member.body, ready=member.ready)
+            member.body = body
+            changed = before != facts_of(body, ready=member.ready)
+        if member.ready:
+            member.not_ready_since = None
+        elif member.not_ready_since is None:
+            member.not_ready_since = self.clock()
+        return member, changed
+
+    async def remove(self, name: str) -> None:
+        member = self.members.pop(name, None)
+        for key in [k for k in self.watchers if k[0] == name]:
+            await self.watchers.pop(key).stop()
+        if member is not None:
+            if member.probe_task:
+                member.probe_task.cancel()
+            if member.client:
+                await member.client.close()
+
+    def facts(self, toleration_seconds: float) -> list[ClusterFacts]:
+        """Facts for scheduling. A member counts as not ready only after it has been NotReady for
+        longer than the federated object's toleration, so short blips never move replicas."""
+        now = self.clock()
+        out = []
+        for m in sorted(self.members.values(), key=lambda m: m.name):
+            gone = m.not_ready_since is not None and now - m.not_ready_since >= toleration_seconds
+            never_probed = not (m.body.get("status") or {}).get("conditions")
+            out.append(facts_of(m.body, ready=not gone and not never_probed))
+        return out
+
+    # ---- clients -----------------------------------------------------------------------------
+    async def client(self, name: str) -> KubeClient:
+        """The member's pooled client; (re)connects when its endpoint or secret changed."""
+        member = self.members.get(name)
+        if member is None:
+            raise ApiError(404, "NotFound", f"no MemberCluster {name!r}", name)
+        spec = member.body.get("spec") or {}
+        ref = spec.get("secretRef") or {}
+        if not ref.get("name"):
+            raise CredentialsError("spec.secretRef.name is required to reach the member")
+        version = (spec.get("apiEndpoint", ""), f"{ref.get('namespace') or 'hybridfed-system'}/{ref['name']}")
+        if member.client is not None and member.credentials_version == version:
+            return member.client
+        secret = await self.host.request("GET", "/api/v1/namespaces/{}/secrets/{}".format(*version[1].split("/")))
+        creds = credentials_from_secret(secret.get("data") or {}, spec.get("apiEndpoint"))
+        if member.client is not None:
+            await member.client.close()
+        member.client = KubeClient(name, creds, qps=self.qps, burst=self.burst)
+        member.credentials_version = version
+        return member.client
+
+    # ---- watches -----------------------------------------------------------------------------
+    async def ensure_watch(self, cluster: str, api_version: str, kind: str, namespace: str = "") -> Watcher:
+        """Start the one watch for (cluster, kind[, namespace]) if needed and wait for its first list."""
+        key: WatchKey = (cluster, api_version, kind, namespace)
+        watcher = self.watchers.get(key)
+        if watcher is None:
+            client = await self.client(cluster)
+            resource = await client.resource(api_version, kind)
+            watcher = Watcher(key, client, resource, self.cache, self.on_change, asyncio.Event())
+            self.watchers[key] = watcher
+            watcher.start()
+        if not watcher.synced.is_set():
+            try:
+                await asyncio.wait_for(watcher.synced.wait(), self.watch_sync_timeout)
+            except TimeoutError:
+                raise ApiError(0, "Unreachable", f"could not list {kind} within {self.watch_sync_timeout:.0f}s",
+                               cluster) from None
+        return watcher
+
+    async def reset_client(self, name: str) -> None:
+        """Drop a client whose credentials were refused (rotated secret); the next use reconnects."""
+        member = self.members.get(name)
+        if member is not None and member.client is not None:
+            await member.client.close()
+            member.client = None
+            for key in [k for k in self.watchers if k[0] == name]:
+                await self.watchers.pop(key).stop()
+
+    async def close(self) -> None:
+        for name in list(self.members):
+            await self.remove(name)

@@ -1,0 +1,170 @@
+"""What hybridfed has placed, as the members report it: one watch per (cluster, kind).
+
+A `Watcher` lists the objects labelled `app.kubernetes.io/managed-by=hybridfed` of one
+kind in one member, then watches from that resourceVersion; every change lands in the
+shared `LiveCache` and is reported through `on_change(cluster, owner)` so the owning
+federated object gets reconciled (status aggregation and drift repair). No polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hybridfed.members.client import ApiError, KubeClient, Resource
+from hybridfed.rendering import MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION
+
+log = logging.getLogger(__name__)
+
+# (cluster, apiVersion, kind, namespace or "" for all namespaces)
+WatchKey = tuple[str, str, str, str]
+# (cluster, apiVersion, kind, namespace, name)
+ObjectKey = tuple[str, str, str, str, str]
+OnChange = Callable[[str, str], None]
+
+
+def _owner(obj: dict[str, Any]) -> str | None:
+    annotations = obj.get("metadata", {}).get("annotations") or {}
+    owner = annotations.get(OWNER_ANNOTATION)
+    return owner if isinstance(owner, str) else None
+
+
+def _slim(obj: dict[str, Any]) -> dict[str, Any]:
+    # managedFields are the bulk of most objects and we never read them.
+    obj.get("metadata", {}).pop("managedFields", None)
+    return obj
+
+
+class LiveCache:
+    """Live member objects owned by hybridfed, indexed by identity and by owner."""
+
+    def __init__(self) -> None:
+        self.objects: dict[ObjectKey, dict[str, Any]] = {}
+        self.by_owner: dict[str, set[ObjectKey]] = defaultdict(set)
+
+    def get(self, key: ObjectKey) -> dict[str, Any] | None:
+        return self.objects.get(key)
+
+    def put(self, key: ObjectKey, obj: dict[str, Any]) -> str | None:
+        old = self.objects.get(key)
+        if old is not None:
+            self._unindex(key, old)
+        self.objects[key] = _slim(obj)
+        owner = _owner(obj)
+        if owner:
+            self.by_owner[owner].add(key)
+        return owner
+
+    def remove(self, key: ObjectKey) -> str | None:
+        old = self.objects.pop(key, None)
+        if old is None:
+            return None
+        self._unindex(key, old)
+        return _owner(old)
+
+    def _unindex(self, key: ObjectKey, obj: dict[str, Any]) -> None:
+        owner = _owner(obj)
+        if owner and owner in self.by_owner:
+            self.by_owner[owner].discard(key)
+            if not self.by_owner[owner]:
+                del self.by_owner[owner]
+
+    def owned_by(self, owner: str) -> list[tuple[ObjectKey, dict[str, Any]]]:
+        return [(k, self.objects[k]) for k in sorted(self.by_owner.get(owner, ()))]
+
+    def keys_for(self, cluster: str, api_version: str, kind: str, namespace: str) -> list[ObjectKey]:
+        return [
+            k for k in self.objects if k[:3] == (cluster, api_version, kind) and (not namespace or k[3] == namespace)
+        ]
+
+
+@dataclass
+class Watcher:
+    """Keeps the cache in sync for one (cluster, kind[, namespace])."""
+
+    key: WatchKey
+    client: KubeClient
+    resource: Resource
+    cache: LiveCache
+    on_change: OnChange
+    synced: asyncio.Event
+    task: asyncio.Task[None] | None = None
+    failures: int = 0
+
+    @property
+    def cluster(self) -> str:
+        return self.key[0]
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run(), name=f"watch {'/'.join(self.key)}")
+
+    async def stop(self) -> None:
+        if self.task:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+    def _object_key(self, obj: dict[str, Any]) -> ObjectKey:
+        meta = obj["metadata"]
+        return (self.cluster, self.resource.api_version, self.resource.kind, meta.get("namespace", ""), meta["name"])
+
+    async def _list(self) -> str:
+        path = self.resource.path(self.key[3] or None)
+        selector = {"labelSelector": f"{MANAGED_BY_LABEL}={MANAGED_BY}"}
+        listing = await self.client.request("GET", path, params=selector)
+        seen = set()
+        for obj in listing.get("items", []):
+            obj.setdefault("apiVersion", self.resource.api_version)
+            obj.setdefault("kind", self.resource.kind)
+            key = self._object_key(obj)
+            seen.add(key)
+            old = self.cache.get(key)
+            owner = self.cache.put(key, obj)
+            changed = old is None or old["metadata"].get("resourceVersion") != obj["metadata"].get("resourceVersion")
+            if owner and changed:
+                self.on_change(self.cluster, owner)
+        # Whatever vanished while we were not watching is a deletion we missed.
+        for key in self.cache.keys_for(self.cluster, self.resource.api_version, self.resource.kind, self.key[3]):
+            if key not in seen:
+                owner = self.cache.remove(key)
+                if owner:
+                    self.on_change(self.cluster, owner)
+        return str(listing["metadata"]["resourceVersion"])
+
+    async def _run(self) -> None:
+        version: str | None = None
+        while True:
+            try:
+                if version is None:
+                    version = await self._list()
+                    self.synced.set()
+                    self.failures = 0
+                params = {"labelSelector": f"{MANAGED_BY_LABEL}={MANAGED_BY}", "resourceVersion": version}
+                async for event in self.client.watch(self.resource.path(self.key[3] or None), params):
+                    kind, obj = event.get("type"), event.get("object") or {}
+                    if kind == "ERROR":
+                        version = None  # 410 Gone and friends: relist
+                        break
+                    version = obj.get("metadata", {}).get("resourceVersion", version)
+                    if kind == "BOOKMARK":
+                        continue
+                    obj.setdefault("apiVersion", self.resource.api_version)
+                    obj.setdefault("kind", self.resource.kind)
+                    key = self._object_key(obj)
+                    owner = self.cache.remove(key) if kind == "DELETED" else self.cache.put(key, obj)
+                    if owner:
+                        self.on_change(self.cluster, owner)
+                    self.failures = 0
+            except asyncio.CancelledError:
+                raise
+            except (ApiError, ValueError, KeyError) as exc:
+                self.failures += 1
+                version = None
+                delay = min(10.0, 0.5 * 2 ** min(self.failures, 5))
+                log.debug("watch %s failed (%s); retrying in %.1fs", "/".join(self.key), exc, delay)
+                await asyncio.sleep(delay)

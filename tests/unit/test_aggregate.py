@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from hybridfed.controllers.aggregate import ClusterOutcome, aggregate, cluster_ready, in_sync, status_patch
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("desired", "live", "expected"),
+    [
+        ({"a": 1}, {"a": 1, "b": 2}, True),  # member defaults are ignored
+        ({"a": 1}, {"a": 2}, False),
+        ({"a": {"b": [1, 2]}}, {"a": {"b": [1, 2], "c": 0}}, True),
+        ({"a": [1, 2]}, {"a": [1, 2, 3]}, False),  # lists are atomic
+        ({"c": [{"name": "x"}]}, {"c": [{"name": "x", "imagePullPolicy": "IfNotPresent"}]}, True),
+        ({"a": 1}, {}, False),
+        ({"a": True}, {"a": 1}, False),
+        ({"a": 1}, {"a": 1.0}, True),
+        ({"a": "1"}, {"a": 1}, False),
+    ],
+)
+def test_in_sync(desired: Any, live: Any, expected: bool) -> None:
+    assert in_sync(desired, live) is expected
+
+
+def deployment(generation: int, observed: int, ready: int, replicas: int) -> dict[str, Any]:
+    return {"metadata": {"generation": generation},
+            "status": {"observedGeneration": observed, "readyReplicas": ready, "updatedReplicas": ready,
+                       "availableReplicas": ready, "replicas": replicas}}
+
+
+def fed(generation: int = 3, status: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"metadata": {"name": "web", "namespace": "demo", "generation": generation}, "status": status or {}}
+
+
+def test_ready_needs_observed_generation_and_all_replicas() -> None:
+    assert cluster_ready(ClusterOutcome("a", 4, deployment(2, 2, 4, 4), True))
+    assert not cluster_ready(ClusterOutcome("a", 4, deployment(2, 1, 4, 4), True))  # old generation
+    assert not cluster_ready(ClusterOutcome("a", 4, deployment(2, 2, 3, 4), True))
+    assert not cluster_ready(ClusterOutcome("a", 4, deployment(2, 2, 4, 4), False))
+    assert cluster_ready(ClusterOutcome("a", None, {"metadata": {}}, True))  # a ConfigMap just has to be there
+
+
+def test_aggregate_weighted_ready() -> None:
+    outcomes = [ClusterOutcome("idc-bj", 4, deployment(1, 1, 4, 4), True),
+                ClusterOutcome("tke-gz", 2, deployment(1, 1, 2, 2), True),
+                ClusterOutcome("eks-sg", 2, deployment(1, 1, 2, 2), True)]
+    status = aggregate(fed(), outcomes, {}, 0, NOW)
+    assert status["readyDisplay"] == "8/8"
+    assert status["clustersDisplay"] == "3/3"
+    assert status["replicas"] == 8 and status["readyReplicas"] == 8
+    assert status["observedGeneration"] == 3
+    assert status["placement"] == [{"cluster": "idc-bj", "replicas": 4}, {"cluster": "tke-gz", "replicas": 2},
+                                   {"cluster": "eks-sg", "replicas": 2}]
+    conds = {c["type"]: c["status"] for c in status["conditions"]}
+    assert conds == {"Scheduled": "True", "Propagated": "True", "Ready": "True", "Progressing": "False"}
+
+
+def test_aggregate_conflict_and_unplaced() -> None:
+    outcomes = [ClusterOutcome("a", 2, None, False, "conflict: ConfigMap demo/x already exists"),
+                ClusterOutcome("b", 2, deployment(1, 1, 2, 2), True)]
+    status = aggregate(fed(), outcomes, {"c": "NotReady"}, 1, NOW)
+    conds = {c["type"]: c for c in status["conditions"]}
+    assert conds["Propagated"]["status"] == "False"
+    assert "a: conflict" in conds["Propagated"]["message"]
+    assert status["replicas"] == 5  # the unplaced replica is still desired
+    assert status["clustersDisplay"] == "1/2"
+    assert status["clusters"][0]["message"].startswith("conflict")
+
+
+def test_aggregate_nothing_eligible_names_the_reasons() -> None:
+    status = aggregate(fed(), [], {"eks-sg": "provider aws not in placement.providers"}, 0, NOW)
+    scheduled = next(c for c in status["conditions"] if c["type"] == "Scheduled")
+    assert scheduled["status"] == "False"
+    assert "eks-sg: provider aws" in scheduled["message"]
+
+
+def test_aggregate_spec_error() -> None:
+    status = aggregate(fed(), [], {}, 0, NOW, ("InvalidSpec", "spec.placement.replicas.strategy: unknown"))
+    assert all(c["status"] == "False" for c in status["conditions"])
+    assert "strategy" in status["conditions"][0]["message"]
+
+
+def test_status_unchanged_is_not_written() -> None:
+    outcomes = [ClusterOutcome("a", None, {"metadata": {}}, True)]
+    first = aggregate(fed(), outcomes, {}, 0, NOW)
+    again = aggregate(fed(status=first), outcomes, {}, 0, datetime(2026, 11, 27, 13, 0, tzinfo=UTC))
+    assert status_patch(first, again) is None  # transition times are kept when nothing changed
+    assert status_patch({"x": 1, "y": 2}, {"x": 1}) == {"x": 1, "y": None}
