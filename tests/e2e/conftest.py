@@ -8,14 +8,17 @@ started by `make demo`. HYBRIDFED_E2E_KEEP=1 leaves it running for the next run
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from hybridfed.dev import bootstrap, topology
 from hybridfed.dev import fleet as fleet_mod
-from hybridfed.dev import topology
 
 E2E_BASE_PORT = int(os.environ.get("HYBRIDFED_E2E_BASE_PORT", "17400"))
 E2E_STATE = Path(os.environ.get("HYBRIDFED_E2E_STATE", fleet_mod.repo_root() / ".hybridfed" / "e2e"))
@@ -53,3 +56,55 @@ def fleet() -> Iterator[fleet_mod.Fleet]:
 @pytest.fixture(scope="session")
 def kubectl(fleet: fleet_mod.Fleet) -> Kubectl:
     return Kubectl(fleet)
+
+
+class Operator:
+    """The operator as a real process (as in production), tracked by the fleet's pid files."""
+
+    def __init__(self, fleet: fleet_mod.Fleet) -> None:
+        self.fleet = fleet
+        self.log = fleet.cluster_dir("hub") / "logs" / f"{bootstrap.OPERATOR}.log"
+
+    def start(self) -> int:
+        return bootstrap.start_operator(self.fleet, "--probe-interval", "2")
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no cleanup handlers run."""
+        pid = self.fleet.pid("hub", bootstrap.OPERATOR)
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while self.fleet.pid("hub", bootstrap.OPERATOR) and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.fleet.stop_component("hub", bootstrap.OPERATOR)
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 60, interval: float = 0.3) -> Any:
+    """Poll `check` until it returns something truthy; fail naming `what` (with the last value) otherwise."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except AssertionError as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+
+
+@pytest.fixture(scope="session")
+def federation(fleet: fleet_mod.Fleet, kubectl: Kubectl) -> Iterator[Operator]:
+    """CRDs on the hub, the three members joined with least-privilege credentials, the operator running."""
+    members = topology.parse_members(topology.DEFAULT_MEMBERS)
+    bootstrap.install_crds(fleet)
+    bootstrap.join_members(fleet, members)
+    operator = Operator(fleet)
+    operator.start()
+    bootstrap.wait_members_ready(fleet, [m.name for m in members])
+    yield operator
+    operator.stop()

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from hybridfed import __version__
-from hybridfed.cli import dev, operator, status
+from hybridfed.cli import dev, join, operator, status
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,6 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hybridfed {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     dev.register(sub)
+    join.register(sub)
     operator.register(sub)
     status.register(sub)
     return parser

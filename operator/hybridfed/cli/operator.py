@@ -7,6 +7,7 @@ import asyncio
 import logging
 
 from hybridfed.controllers import operator as operator_mod
+from hybridfed.drivers import access
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,12 +31,5 @@ def _run(args: argparse.Namespace) -> int:
         kubeconfig=args.kubeconfig, context=args.context, workers=args.workers,
         probe_interval=args.probe_interval, member_qps=args.member_qps, member_burst=args.member_burst,
     )
-    secret_access = None
-    try:
-        from hybridfed.cli import join  # the member RBAC lives with `hybridfed join`
-
-        secret_access = getattr(join, "namespace_secret_access", None)
-    except ImportError:
-        pass
-    asyncio.run(operator_mod.run(opts, secret_access))
+    asyncio.run(operator_mod.run(opts, access.namespace_secret_access))
     return 0

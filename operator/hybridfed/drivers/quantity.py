@@ -69,13 +69,16 @@ def format_quantity(resource: str, value: Decimal) -> str:
     return f"{math.ceil(value * 1000)}m"
 
 
-def add_quantities(into: dict[str, Decimal], quantities: Mapping[str, str | int | float] | None) -> None:
+Quantities = Mapping[str, str | int | float | Decimal]
+
+
+def add_quantities(into: dict[str, Decimal], quantities: Quantities | None) -> None:
     """Add a resource map (as in ``status.allocatable`` or ``resources.requests``) into ``into``."""
     for resource, raw in (quantities or {}).items():
         into[resource] = into.get(resource, Decimal(0)) + parse_quantity(raw)
 
 
-def sum_quantities(maps: Iterable[Mapping[str, str | int | float] | None]) -> dict[str, Decimal]:
+def sum_quantities(maps: Iterable[Quantities | None]) -> dict[str, Decimal]:
     total: dict[str, Decimal] = {}
     for quantities in maps:
         add_quantities(total, quantities)

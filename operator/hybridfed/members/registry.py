@@ -13,9 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubernetes_asyncio.utils.quantity import parse_quantity
-
 from hybridfed.api import conditions
+from hybridfed.drivers.quantity import QuantityError, parse_quantity
 from hybridfed.members.client import ApiError, CredentialsError, KubeClient, credentials_from_secret
 from hybridfed.members.watch import LiveCache, OnChange, Watcher, WatchKey
 from hybridfed.scheduling import ClusterFacts, Taint
@@ -38,7 +37,7 @@ class Member:
 def _quantities(values: Mapping[str, Any] | None) -> dict[str, float]:
     out: dict[str, float] = {}
     for key, value in (values or {}).items():
-        with contextlib.suppress(ValueError, TypeError):
+        with contextlib.suppress(QuantityError, ValueError, TypeError):
             out[key] = float(parse_quantity(value))
     return out
 

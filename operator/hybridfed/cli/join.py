@@ -1,0 +1,499 @@
+"""``hybridfed join`` / ``hybridfed unjoin``: register a member cluster with the hub, or remove it.
+
+join works with the member's admin kubeconfig, which is read, used and forgotten (never stored):
+
+1. it checks what it can before writing anything: the arguments, the hub (reachable, MemberCluster CRD
+   installed), the member (reachable), the provider (detected from the member's nodes) and the
+   MemberCluster it would create (validated with the API models);
+2. in the member it applies ``drivers.access.member_access_manifests`` (namespace, ServiceAccount,
+   least-privilege RBAC, a long-lived token Secret), waits for the token and proves that it works;
+3. only then, on the hub: the Secret ``<NAME>-credentials`` (token + the member's CA) and the
+   MemberCluster ``<NAME>``, so a failure never leaves a half-registered cluster on the hub.
+
+Everything is server-side applied (field manager ``hybridfed``): running join again converges.
+
+unjoin removes the hub side first (the operator stops using the cluster), then, given the member's
+admin kubeconfig, the member side: per-namespace Secret grants, the RBAC, the admission policy, the
+token and the ServiceAccount. The member's ``hybridfed-system`` namespace is kept: a pull agent or
+other hybridfed parts may live there, and an empty namespace costs nothing.
+
+Kinds placed through FederatedObject are not in the member role (they can be anything); a member
+admin grants them by binding an extra ClusterRole to ``system:serviceaccount:hybridfed-system:hybridfed-member``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import re
+import sys
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from hybridfed.api.kinds import API_VERSION, MEMBER_CLUSTER
+from hybridfed.api.member import PROVIDERS
+from hybridfed.api.parse import InvalidObject, parse_member
+from hybridfed.drivers import access, detect_provider
+from hybridfed.drivers.access import namespace_secret_access
+from hybridfed.drivers.probe import redact, zones_of
+from hybridfed.members.client import ApiError, Credentials, CredentialsError, KubeClient, credentials_from_kubeconfig
+
+DEFAULT_NAMESPACE = access.NAMESPACE
+MEMBER_CLUSTER_LABEL = "hybridfed.io/member-cluster"
+TOKEN_TIMEOUT = 30.0
+#: How long a fresh token may be refused while the API server's caches catch up with the new RBAC.
+_CREDENTIAL_SETTLE = 15.0
+_POLL = 0.5
+
+# MemberCluster names end up in label values and in `<name>-credentials`: a DNS-1123 label.
+_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_LABEL_KEY_RE = re.compile(rf"^([a-z0-9]([-a-z0-9.]{{0,251}}[a-z0-9])?/)?{_LABEL_NAME}$")
+_LABEL_VALUE_RE = re.compile(rf"^({_LABEL_NAME})?$")
+_FIELD_FLAGS = {"spec.region": "--region", "spec.zones": "--zones", "spec.apiEndpoint": "--kubeconfig"}
+
+T = TypeVar("T")
+
+__all__ = [
+    "JoinError",
+    "JoinResult",
+    "UnjoinResult",
+    "credentials_secret_manifest",
+    "join_member",
+    "member_cluster_manifest",
+    "namespace_secret_access",  # the operator's per-namespace Secret grant, re-exported from drivers.access
+    "register",
+    "unjoin_member",
+]
+
+
+class JoinError(Exception):
+    """Join or unjoin cannot go on; ``flag`` names the argument at fault, if one is."""
+
+    def __init__(self, message: str, flag: str | None = None) -> None:
+        super().__init__(f"{flag}: {message}" if flag else message)
+        self.flag = flag
+        self.detail = message
+
+
+@dataclass(frozen=True)
+class JoinResult:
+    name: str
+    provider: str
+    detected_provider: str | None
+    region: str
+    zones: tuple[str, ...]
+    api_endpoint: str
+    secret_namespace: str
+    secret_name: str
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class UnjoinResult:
+    name: str
+    removed: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+
+
+# ---- validation and pure manifests -----------------------------------------------------------------
+def validate_name(name: str) -> None:
+    if not _NAME_RE.match(name):
+        raise JoinError(f"{name!r} is not a valid cluster name: lowercase letters, digits and '-', "
+                        "at most 63 characters, starting and ending with a letter or digit", "NAME")
+
+
+def validate_provider(provider: str | None) -> None:
+    if provider is not None and provider not in PROVIDERS:
+        raise JoinError(f"unknown provider {provider!r}; known: {', '.join(PROVIDERS)}", "--provider")
+
+
+def parse_labels(items: Sequence[str]) -> dict[str, str]:
+    """``k=v`` strings -> labels; JoinError (``--label``) naming the malformed one."""
+    labels: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not _LABEL_KEY_RE.match(key) or not _LABEL_VALUE_RE.match(value):
+            raise JoinError(f"{item!r} is not a valid label: expected key=value (Kubernetes label syntax)", "--label")
+        labels[key] = value
+    return labels
+
+
+def parse_zones(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    zones = [z.strip() for z in text.split(",") if z.strip()]
+    if not zones:
+        raise JoinError(f"{text!r} names no zone", "--zones")
+    return zones
+
+
+def choose_provider(given: str | None, detected: str | None) -> tuple[str, str | None]:
+    """The provider to register and a warning, if any: the given one wins, else the detected one, else
+    ``generic``. A contradiction is only warned about: node facts can mislead (a cloud VM in an IDC)."""
+    if given is None and detected is None:
+        return "generic", "no provider recognised from the member's nodes; using 'generic' (pass --provider)"
+    if given is not None and detected is not None and given != detected:
+        return given, f"--provider {given} contradicts the member's nodes, which look like {detected}"
+    return given or detected or "generic", None
+
+
+def credentials_secret_name(name: str) -> str:
+    return f"{name}-credentials"
+
+
+def credentials_secret_manifest(name: str, namespace: str, token_b64: str, ca_data: bytes | None) -> dict[str, Any]:
+    """The hub Secret holding the member credential: the ServiceAccount token and the member's CA."""
+    data = {"token": token_b64}
+    if ca_data:
+        data["ca.crt"] = base64.b64encode(ca_data).decode()
+    return {
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": credentials_secret_name(name), "namespace": namespace,
+                     "labels": {access.MANAGED_BY_LABEL: access.MANAGED_BY, MEMBER_CLUSTER_LABEL: name}},
+        "data": data,
+    }  # fmt: skip
+
+
+def member_cluster_manifest(name: str, *, provider: str, region: str, zones: Sequence[str], api_endpoint: str,
+                            secret_namespace: str, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The MemberCluster, validated with the API model (JoinError naming the flag otherwise)."""
+    metadata: dict[str, Any] = {"name": name}
+    if labels:
+        metadata["labels"] = dict(labels)
+    manifest = {
+        "apiVersion": API_VERSION, "kind": MEMBER_CLUSTER.kind, "metadata": metadata,
+        "spec": {"provider": provider, "region": region, "zones": list(zones), "mode": "Push",
+                 "apiEndpoint": api_endpoint,
+                 "secretRef": {"name": credentials_secret_name(name), "namespace": secret_namespace}},
+    }  # fmt: skip
+    try:
+        parse_member(manifest)
+    except InvalidObject as exc:
+        field = exc.messages[0].split(":", 1)[0].split("[", 1)[0]
+        raise JoinError(f"the MemberCluster would be invalid: {exc}", _FIELD_FLAGS.get(field)) from None
+    return manifest
+
+
+# ---- I/O helpers -----------------------------------------------------------------------------------
+async def _call(what: Awaitable[T], flag: str, doing: str) -> T:
+    """Await an API call; an ApiError becomes a JoinError naming the flag whose cluster failed."""
+    try:
+        return await what
+    except ApiError as exc:
+        state = "is unreachable" if exc.unreachable else "refused"
+        raise JoinError(f"{doing}: the API server {state}: {redact(str(exc))}", flag) from None
+
+
+async def _apply_all(client: KubeClient, manifests: Sequence[Mapping[str, Any]], flag: str,
+                     warnings: list[str]) -> None:
+    for manifest in manifests:
+        kind = manifest["kind"]
+        try:
+            res = await client.resource(manifest["apiVersion"], kind)
+        except ApiError as exc:
+            if exc.not_found and manifest["apiVersion"] == access.ADMISSION_V1:
+                # Kubernetes < 1.30: RBAC still holds; only the server-side namespace guard is missing.
+                warnings.append(f"{client.name} does not serve {access.ADMISSION_V1} {kind}; the guard that keeps "
+                                f"{access.SECRETS_ROLE} out of system namespaces is not installed")
+                continue
+            raise JoinError(f"cannot apply {kind}: {redact(str(exc))}", flag) from None
+        await _call(client.apply(res, manifest), flag, f"applying {kind} {manifest['metadata']['name']}")
+
+
+async def _wait_for_token(client: KubeClient, namespace: str, timeout: float) -> str:
+    """The base64 token the token controller writes into the ServiceAccount's Secret."""
+    res = await _call(client.resource("v1", "Secret"), "--kubeconfig", "discovering Secrets")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        secret = await _call(client.get(res, namespace, access.TOKEN_SECRET), "--kubeconfig", "reading the token")
+        token = ((secret or {}).get("data") or {}).get("token")
+        if token:
+            return str(token)
+        if loop.time() > deadline:
+            raise JoinError(f"Secret {namespace}/{access.TOKEN_SECRET} got no token within {timeout:.0f}s; "
+                            "is kube-controller-manager (its token controller) running in the member?",
+                            "--kubeconfig")
+        await asyncio.sleep(_POLL)
+
+
+async def _prove_credential(name: str, creds: Credentials) -> None:
+    """List nodes with the new token, as the operator's probe will; retried while RBAC caches settle."""
+    client = KubeClient(name, creds)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _CREDENTIAL_SETTLE
+    try:
+        while True:
+            try:
+                await client.request("GET", "/api/v1/nodes", params={"limit": "1"})
+                return
+            except ApiError as exc:
+                if exc.status not in (401, 403) or loop.time() > deadline:
+                    raise JoinError(f"the new member credential does not work: {redact(str(exc))}",
+                                    "--kubeconfig") from None
+            await asyncio.sleep(_POLL)
+    finally:
+        await client.close()
+
+
+async def _with_clients(clients: Sequence[KubeClient], body: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return await body()
+    finally:
+        await asyncio.gather(*(c.close() for c in clients))
+
+
+# ---- join / unjoin ---------------------------------------------------------------------------------
+async def join_member(name: str, member: Credentials, hub: Credentials, *, region: str,
+                      provider: str | None = None, zones: Sequence[str] | None = None,
+                      namespace: str = DEFAULT_NAMESPACE, labels: Mapping[str, str] | None = None,
+                      token_timeout: float = TOKEN_TIMEOUT) -> JoinResult:
+    """Register the member reached with admin ``member`` credentials on the hub reached with ``hub``.
+
+    ``provider`` None: detected from the member's nodes, ``generic`` if nothing matches; a given provider
+    that contradicts the nodes is kept, with a warning. ``zones`` None: the zones of the member's nodes.
+    Idempotent. Raises JoinError (``flag`` names the culprit); nothing is written to the hub unless the
+    member side succeeded.
+    """
+    validate_name(name)
+    validate_provider(provider)
+    member_client, hub_client = KubeClient(name, member), KubeClient("hub", hub)
+
+    async def run() -> JoinResult:
+        warnings: list[str] = []
+        # Read-only checks first: a bad hub or member fails before anything is written anywhere.
+        try:
+            mc_res = await hub_client.resource(API_VERSION, MEMBER_CLUSTER.kind)
+        except ApiError as exc:
+            if exc.not_found:
+                raise JoinError(f"the hub does not serve {API_VERSION} {MEMBER_CLUSTER.kind}; install the CRDs "
+                                "first (kubectl apply -f crds/)", "--hub-kubeconfig") from None
+            raise JoinError(f"the hub API server {'is unreachable' if exc.unreachable else 'refused'}: "
+                            f"{redact(str(exc))}", "--hub-kubeconfig") from None
+        await _call(member_client.request("GET", "/version"), "--kubeconfig",
+                    f"reaching the member API server {member.server}")
+        nodes = (await _call(member_client.request("GET", "/api/v1/nodes"), "--kubeconfig", "listing nodes"))["items"]
+        detected = detect_provider(nodes)
+        chosen, warning = choose_provider(provider, detected)
+        if warning:
+            warnings.append(warning)
+        chosen_zones = list(zones) if zones is not None else zones_of(nodes)
+        manifest = member_cluster_manifest(name, provider=chosen, region=region, zones=chosen_zones,
+                                           api_endpoint=member.server, secret_namespace=namespace, labels=labels)
+        if member.ca_data is None:
+            warnings.append("the member kubeconfig has no CA (insecure-skip-tls-verify?); the hub will verify "
+                            "the member against the system trust store")
+
+        # Member side.
+        await _apply_all(member_client, access.member_access_manifests(namespace), "--kubeconfig", warnings)
+        token_b64 = await _wait_for_token(member_client, namespace, token_timeout)
+        token = base64.b64decode(token_b64).decode()
+        await _prove_credential(name, Credentials(server=member.server, ca_data=member.ca_data, token=token,
+                                                  insecure=member.insecure))
+
+        # Hub side, only now.
+        hub_ns = {"apiVersion": "v1", "kind": "Namespace",
+                  "metadata": {"name": namespace, "labels": {access.MANAGED_BY_LABEL: access.MANAGED_BY}}}
+        secret = credentials_secret_manifest(name, namespace, token_b64, member.ca_data)
+        await _apply_all(hub_client, [hub_ns, secret], "--hub-kubeconfig", warnings)
+        await _call(hub_client.apply(mc_res, manifest), "--hub-kubeconfig", f"applying MemberCluster {name}")
+        return JoinResult(name=name, provider=chosen, detected_provider=detected, region=region,
+                          zones=tuple(chosen_zones), api_endpoint=member.server, secret_namespace=namespace,
+                          secret_name=credentials_secret_name(name), warnings=tuple(warnings))
+
+    return await _with_clients([member_client, hub_client], run)
+
+
+async def _delete(client: KubeClient, api_version: str, kind: str, namespace: str | None, name: str, flag: str,
+                  removed: list[str], side: str) -> None:
+    try:
+        res = await client.resource(api_version, kind)
+    except ApiError as exc:
+        if exc.not_found:
+            return  # the kind is not served (no CRD, old member): nothing of it to remove
+        raise JoinError(f"cannot remove {kind}: {redact(str(exc))}", flag) from None
+    label = f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
+    if await _call(client.delete(res, namespace, name), flag, f"removing {label}"):
+        removed.append(f"{side}: {label}")
+
+
+async def unjoin_member(name: str, hub: Credentials, member: Credentials | None = None, *,
+                        namespace: str = DEFAULT_NAMESPACE) -> UnjoinResult:
+    """Remove the MemberCluster and its Secret from the hub, then (given admin ``member`` credentials)
+    what join created in the member, its namespace excepted.
+
+    With ``member`` given, the member is checked first, so an unreachable member fails (JoinError,
+    ``--kubeconfig``) before anything is removed. Removing what is already gone is not an error.
+    """
+    validate_name(name)
+    removed: list[str] = []
+    warnings: list[str] = []
+    hub_client = KubeClient("hub", hub)
+    member_client = KubeClient(name, member) if member is not None else None
+
+    async def run() -> UnjoinResult:
+        if member_client is not None:
+            await _call(member_client.request("GET", "/version"), "--kubeconfig", "reaching the member API server")
+        await _delete(hub_client, API_VERSION, MEMBER_CLUSTER.kind, None, name, "--hub-kubeconfig", removed, "hub")
+        await _delete(hub_client, "v1", "Secret", namespace, credentials_secret_name(name), "--hub-kubeconfig",
+                      removed, "hub")
+        if member_client is None:
+            warnings.append("no --kubeconfig for the member: its ServiceAccount and RBAC were left in place")
+            return UnjoinResult(name, tuple(removed), tuple(warnings))
+        grants = await _call(member_client.request(
+            "GET", f"/apis/{access.RBAC_V1}/rolebindings",
+            params={"labelSelector": f"{access.ACCESS_LABEL}=member-secrets"}), "--kubeconfig", "listing grants")
+        for binding in grants.get("items") or ():
+            meta = binding["metadata"]
+            await _delete(member_client, access.RBAC_V1, "RoleBinding", meta["namespace"], meta["name"],
+                          "--kubeconfig", removed, "member")
+        # Reverse apply order: the binding goes before the roles, the namespace stays.
+        for manifest in reversed(access.member_access_manifests(namespace)):
+            if manifest["kind"] != "Namespace":
+                meta = manifest["metadata"]
+                await _delete(member_client, manifest["apiVersion"], manifest["kind"], meta.get("namespace"),
+                              meta["name"], "--kubeconfig", removed, "member")
+        return UnjoinResult(name, tuple(removed), tuple(warnings))
+
+    return await _with_clients([c for c in (hub_client, member_client) if c is not None], run)
+
+
+# ---- CLI -------------------------------------------------------------------------------------------
+def default_kubeconfig_paths() -> list[Path]:
+    """$KUBECONFIG (a path list) or ~/.kube/config, as kubectl resolves them."""
+    env = os.environ.get("KUBECONFIG")
+    if env:
+        return [Path(p).expanduser() for p in env.split(os.pathsep) if p]
+    return [Path("~/.kube/config").expanduser()]
+
+
+def load_kubeconfig(paths: Sequence[Path], flag: str) -> dict[str, Any]:
+    """Read and merge kubeconfig files; the first file to set a name or current-context wins (kubectl's rule)."""
+    merged: dict[str, Any] = {"clusters": [], "users": [], "contexts": []}
+    found = False
+    for path in paths:
+        if not path.is_file():
+            if len(paths) == 1:
+                raise JoinError(f"{path}: no such file", flag)
+            continue
+        found = True
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise JoinError(f"{path}: cannot read it as YAML: {type(exc).__name__}", flag) from None
+        if not isinstance(raw, dict):
+            raise JoinError(f"{path}: not a kubeconfig", flag)
+        for key in ("clusters", "users", "contexts"):
+            known = {item.get("name") for item in merged[key]}
+            merged[key] += [item for item in raw.get(key) or () if item.get("name") not in known]
+        merged.setdefault("current-context", raw.get("current-context"))
+    if not found:
+        raise JoinError(f"none of {', '.join(map(str, paths))} exists", flag)
+    return merged
+
+
+def credentials_from_files(paths: Sequence[Path], context: str | None, flag: str, context_flag: str) -> Credentials:
+    config = load_kubeconfig(paths, flag)
+    try:
+        return credentials_from_kubeconfig(config, context)
+    except CredentialsError as exc:
+        raise JoinError(str(exc), context_flag if "context" in str(exc) else flag) from None
+    except OSError as exc:  # a CA or key file the kubeconfig points at
+        raise JoinError(f"cannot read a file it names: {exc.strerror}: {exc.filename}", flag) from None
+
+
+def _hub_credentials(args: argparse.Namespace) -> Credentials:
+    paths = [args.hub_kubeconfig] if args.hub_kubeconfig else default_kubeconfig_paths()
+    return credentials_from_files(paths, args.hub_context, "--hub-kubeconfig", "--hub-context")
+
+
+def _member_credentials(args: argparse.Namespace) -> Credentials:
+    return credentials_from_files([args.kubeconfig], args.context, "--kubeconfig", "--context")
+
+
+def _fail(exc: JoinError, args: argparse.Namespace) -> int:
+    values = {"--kubeconfig": args.kubeconfig, "--hub-kubeconfig": args.hub_kubeconfig, "NAME": args.name,
+              "--provider": getattr(args, "provider", None), "--region": getattr(args, "region", None),
+              "--zones": getattr(args, "zones", None), "--context": args.context, "--hub-context": args.hub_context}
+    value = values.get(exc.flag or "")
+    where = f"{exc.flag} {value}" if exc.flag and value and str(value) not in exc.detail else exc.flag
+    print(f"error: {where + ': ' if where else ''}{exc.detail}", file=sys.stderr)
+    return 1
+
+
+def _join(args: argparse.Namespace) -> int:
+    try:
+        # Arguments first, files next, clusters last: the cheapest mistake is reported first.
+        validate_name(args.name)
+        validate_provider(args.provider)
+        labels = parse_labels(args.label)
+        zones = parse_zones(args.zones)
+        member = _member_credentials(args)
+        hub = _hub_credentials(args)
+        result = asyncio.run(join_member(args.name, member, hub, region=args.region, provider=args.provider,
+                                         zones=zones, namespace=args.namespace, labels=labels,
+                                         token_timeout=args.token_timeout))
+    except JoinError as exc:
+        return _fail(exc, args)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    detected = "" if result.detected_provider == result.provider else f" (detected: {result.detected_provider})"
+    print(f"joined {result.name}: provider {result.provider}{detected}, region {result.region}, "
+          f"zones {','.join(result.zones) or '-'}, endpoint {result.api_endpoint}")
+    print(f"  MemberCluster {result.name}, credentials Secret {result.secret_namespace}/{result.secret_name} "
+          f"(ServiceAccount {result.secret_namespace}/{access.SERVICE_ACCOUNT} in the member)")
+    return 0
+
+
+def _unjoin(args: argparse.Namespace) -> int:
+    try:
+        validate_name(args.name)
+        member = _member_credentials(args) if args.kubeconfig else None
+        hub = _hub_credentials(args)
+        result = asyncio.run(unjoin_member(args.name, hub, member, namespace=args.namespace))
+    except JoinError as exc:
+        return _fail(exc, args)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"unjoined {result.name}: removed {len(result.removed)} objects")
+    for item in result.removed:
+        print(f"  {item}")
+    return 0
+
+
+def _common(parser: argparse.ArgumentParser, member_required: bool) -> None:
+    parser.add_argument("name", metavar="NAME", help="the member cluster's name on the hub")
+    parser.add_argument("--kubeconfig", type=Path, required=member_required, default=None,
+                        help="the member's admin kubeconfig (used once, never stored)")
+    parser.add_argument("--context", default=None, help="context in --kubeconfig (default: its current context)")
+    parser.add_argument("--hub-kubeconfig", type=Path, default=None,
+                        help="the hub's kubeconfig (default: $KUBECONFIG or ~/.kube/config)")
+    parser.add_argument("--hub-context", default=None, help="context in the hub kubeconfig (default: current)")
+    parser.add_argument("--namespace", default=DEFAULT_NAMESPACE,
+                        help=f"hybridfed's namespace on the hub and in the member (default {DEFAULT_NAMESPACE})")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    join = sub.add_parser("join", help="register a member cluster with the hub (idempotent)",
+                          description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(join, member_required=True)
+    join.add_argument("--provider", default=None,
+                      help=f"one of {', '.join(PROVIDERS)} (default: detected from the member's nodes)")
+    join.add_argument("--region", required=True, help="the member's region, e.g. ap-guangzhou")
+    join.add_argument("--zones", default=None, help="comma-separated zones (default: from the nodes' labels)")
+    join.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
+                      help="a label of the MemberCluster (repeatable)")
+    join.add_argument("--token-timeout", type=float, default=TOKEN_TIMEOUT,
+                      help=f"seconds to wait for the member to issue the token (default {TOKEN_TIMEOUT:.0f})")
+    join.set_defaults(func=_join)
+    unjoin = sub.add_parser("unjoin", help="remove a member cluster from the hub (and, with --kubeconfig, "
+                            "hybridfed's ServiceAccount and RBAC from the member)")
+    _common(unjoin, member_required=False)
+    unjoin.set_defaults(func=_unjoin)

@@ -1,0 +1,69 @@
+"""Turn a local fleet into a running federation: CRDs on the hub, members joined, the operator started.
+
+Shared by `make demo` and the e2e suite, so both exercise the same path a person
+follows by hand: `kubectl apply -f crds/`, `hybridfed join`, `hybridfed operator`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from hybridfed.dev.fleet import Fleet, FleetError, repo_root
+from hybridfed.dev.topology import ClusterSpec
+
+OPERATOR = "hybridfed-operator"
+
+
+def hybridfed_command() -> str:
+    return str(Path(sys.executable).parent / "hybridfed")
+
+
+def kubectl(fleet: Fleet, cluster: str, *args: str, input: str | None = None) -> str:
+    cmd = [str(fleet.bin_dir / "kubectl"), "--kubeconfig", str(fleet.kubeconfig), "--context", cluster, *args]
+    result = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise FleetError(f"kubectl {' '.join(args)} on {cluster}: {result.stderr.strip()}")
+    return result.stdout
+
+
+def install_crds(fleet: Fleet) -> None:
+    kubectl(fleet, "hub", "apply", "--server-side", "--force-conflicts", "-f", str(repo_root() / "crds"))
+    kubectl(fleet, "hub", "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+
+
+def join_members(fleet: Fleet, members: list[ClusterSpec]) -> None:
+    for member in members:
+        result = subprocess.run(
+            [hybridfed_command(), "join", member.name, "--kubeconfig", str(fleet.cluster_kubeconfig(member.name)),
+             "--provider", member.provider, "--region", member.region,
+             "--hub-kubeconfig", str(fleet.kubeconfig), "--hub-context", "hub"],
+            capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise FleetError(f"hybridfed join {member.name} failed: {result.stderr.strip()}")
+
+
+def start_operator(fleet: Fleet, *extra: str) -> int:
+    argv = [hybridfed_command(), "operator", "--kubeconfig", str(fleet.kubeconfig), "--context", "hub", *extra]
+    return fleet.spawn("hub", OPERATOR, argv)
+
+
+def ready_members(fleet: Fleet) -> list[str]:
+    items = json.loads(kubectl(fleet, "hub", "get", "memberclusters", "-o", "json"))["items"]
+    return sorted(
+        i["metadata"]["name"] for i in items
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in (i.get("status") or {}).get("conditions") or [])
+    )
+
+
+def wait_members_ready(fleet: Fleet, names: list[str], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if set(names) <= set(ready_members(fleet)):
+            return
+        time.sleep(0.5)
+    raise FleetError(f"members not Ready after {timeout:.0f}s: {sorted(set(names) - set(ready_members(fleet)))}; "
+                     f"see {fleet.cluster_dir('hub') / 'logs' / (OPERATOR + '.log')}")
