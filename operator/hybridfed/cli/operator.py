@@ -19,6 +19,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="seconds between member probes; bounds how fast a dead member turns NotReady (default 10)")
     p.add_argument("--member-qps", type=float, default=100.0, help="request rate limit per member (default 100)")
     p.add_argument("--member-burst", type=int, default=200, help="request burst per member (default 200)")
+    p.add_argument("--namespace", default="hybridfed-system",
+                   help="holds member credentials and the leader-election Lease (default %(default)s)")
+    p.add_argument("--leader-elect", action="store_true",
+                   help="active/standby: only the Lease holder reconciles (use with replicas > 1)")
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(func=_run)
 
@@ -30,6 +34,7 @@ def _run(args: argparse.Namespace) -> int:
     opts = operator_mod.OperatorOptions(
         kubeconfig=args.kubeconfig, context=args.context, workers=args.workers,
         probe_interval=args.probe_interval, member_qps=args.member_qps, member_burst=args.member_burst,
+        namespace=args.namespace, leader_elect=args.leader_elect,
     )
     asyncio.run(operator_mod.run(opts, access.namespace_secret_access))
     return 0

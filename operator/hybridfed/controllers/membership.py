@@ -36,6 +36,16 @@ class MembershipController:
         self.probe_interval = probe_interval
         self.probe_timeout = probe_timeout
         self._last_write: dict[str, float] = {}
+        self.active = False  # only the leader probes and writes member status
+
+    def activate(self) -> None:
+        self.active = True
+        for member in self.registry.members.values():
+            self._ensure_probe(member)
+
+    def _ensure_probe(self, member: Member) -> None:
+        if self.active and (member.probe_task is None or member.probe_task.done()):
+            member.probe_task = asyncio.create_task(self._probe_loop(member.name), name=f"probe {member.name}")
 
     async def on_event(self, event_type: str | None, body: dict[str, Any]) -> None:
         name = body["metadata"]["name"]
@@ -45,8 +55,7 @@ class MembershipController:
             return
         was_ready = self.registry.members[name].ready if name in self.registry.members else None
         member, changed = self.registry.upsert(body)
-        if member.probe_task is None or member.probe_task.done():
-            member.probe_task = asyncio.create_task(self._probe_loop(name), name=f"probe {name}")
+        self._ensure_probe(member)
         if changed:
             self.federation.requeue_all()
         if was_ready and not member.ready:

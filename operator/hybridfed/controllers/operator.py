@@ -17,6 +17,7 @@ import kopf
 
 from hybridfed.api import kinds
 from hybridfed.controllers.federation import FederationController, SecretAccess
+from hybridfed.controllers.leader import LeaderElector
 from hybridfed.controllers.membership import MembershipController
 from hybridfed.members.client import Credentials, KubeClient, credentials_from_kubeconfig
 from hybridfed.members.registry import MemberRegistry
@@ -36,6 +37,7 @@ class OperatorOptions:
     member_qps: float = 100.0
     member_burst: int = 200
     namespace: str = "hybridfed-system"
+    leader_elect: bool = False
 
 
 def host_credentials(opts: OperatorOptions) -> Credentials:
@@ -66,8 +68,24 @@ class Runtime:
         self.federation.registry = self.registry
         self.membership = MembershipController(self.host, self.registry, self.federation,
                                                probe_interval=opts.probe_interval)
+        self._election: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Reconcile and probe now, or once elected when running with leader election."""
+        if not self.opts.leader_elect:
+            await self._lead()
+            return
+        elector = LeaderElector(self.host, self.opts.namespace)
+        self._election = asyncio.create_task(elector.run(self._lead), name="leader-election")
+
+    async def _lead(self) -> None:
+        self.federation.start()
+        self.federation.requeue_all()
+        self.membership.activate()
 
     async def close(self) -> None:
+        if self._election is not None:
+            self._election.cancel()
         await self.federation.stop()
         await self.registry.close()
         await self.host.close()
@@ -81,7 +99,7 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         settings.posting.level = logging.WARNING
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
-        runtime.federation.start()
+        await runtime.start()
 
     @kopf.on.cleanup(registry=registry)
     async def _cleanup(**_: Any) -> None:
