@@ -467,9 +467,10 @@ def test_status_round_trip() -> None:
         "readyDisplay": "8/8",
         "clustersDisplay": "2/2",
         "currentWave": 1,
+        "failover": [],
     }
     assert parse_federated_status({"status": status}).to_dict() == status
-    assert parse_federated_status({}).to_dict() == {"conditions": [], "placement": [], "clusters": []}
+    assert parse_federated_status({}).to_dict() == {"conditions": [], "placement": [], "clusters": [], "failover": []}
     member = {
         "conditions": [],
         "kubernetesVersion": "v1.34.4",

@@ -115,6 +115,7 @@ def test_federated_crd(kind: str) -> None:
     assert [(c["name"], c["jsonPath"]) for c in version["additionalPrinterColumns"]] == [
         ("Ready", ".status.readyDisplay"),
         ("Clusters", ".status.clustersDisplay"),
+        ("Wave", ".status.waveDisplay"),
         ("Age", ".metadata.creationTimestamp"),
     ]
     assert version["subresources"]["status"] == {}
@@ -143,7 +144,8 @@ def test_federated_crd(kind: str) -> None:
 
     status = schema_of(kind)["properties"]["status"]["properties"]
     assert {"observedGeneration", "conditions", "placement", "clusters", "replicas", "readyReplicas",
-            "readyDisplay", "clustersDisplay", "currentWave"} == set(status)  # fmt: skip
+            "readyDisplay", "clustersDisplay", "currentWave", "waveDisplay", "rollout", "failover",
+            "unplacedReplicas"} == set(status)  # fmt: skip
     assert status["conditions"]["x-kubernetes-list-map-keys"] == ["type"]
 
 

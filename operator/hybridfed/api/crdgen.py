@@ -134,6 +134,7 @@ def federated_crd(row: FederatedKind) -> dict[str, Any]:
     columns = [
         {"name": "Ready", "type": "string", "jsonPath": ".status.readyDisplay"},
         {"name": "Clusters", "type": "string", "jsonPath": ".status.clustersDisplay"},
+        {"name": "Wave", "type": "string", "jsonPath": ".status.waveDisplay"},
         _AGE,
     ]
     subresources: dict[str, Any] = {"status": {}}

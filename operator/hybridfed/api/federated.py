@@ -539,6 +539,26 @@ class ClusterStatus(ApiModel):
     )
 
 
+class RolloutStatus(ApiModel):
+    """Progress of a Waves rollout of the current template revision."""
+
+    revision: str = Field(max_length=64, description="Hash of the template revision being rolled out.")
+    wave: int = Field(ge=0, description="Index of the wave in progress; equals waves when complete.")
+    waves: int = Field(ge=0, description="Number of waves.")
+    started_at: str | None = Field(default=None, max_length=64, description="When the current wave started.")
+    halted: bool = Field(default=False, description="A wave missed its deadline; later waves keep the old revision.")
+    reason: str | None = Field(default=None, max_length=4096, description="Why the rollout halted.")
+
+
+class FailoverRecord(ApiModel):
+    """A member whose replicas were moved away because it failed."""
+
+    cluster: str = Field(max_length=MAX_NAME, description="The failed member cluster.")
+    since: str | None = Field(default=None, max_length=64, description="When hybridfed moved its replicas.")
+    replicas: int | None = Field(default=None, ge=0, description="Replicas moved away.")
+    moved_to: str | None = Field(default=None, max_length=4096, description="Where they went, e.g. idc-bj+1, eks-sg+1.")
+
+
 class FederatedStatus(ApiModel):
     """status of every federated kind."""
 
@@ -568,4 +588,16 @@ class FederatedStatus(ApiModel):
     )
     current_wave: int | None = Field(
         default=None, ge=0, description="Index of the rollout wave in progress (0-based)."
+    )
+    wave_display: str | None = Field(
+        default=None, max_length=64, description="WAVE column: wave in progress/waves, e.g. 1/3, or halted."
+    )
+    rollout: RolloutStatus | None = Field(default=None, description="Progress of a Waves rollout.")
+    failover: list[FailoverRecord] = Field(
+        default_factory=list,
+        description="Failed members whose replicas were moved elsewhere.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["cluster"]},
+    )
+    unplaced_replicas: int | None = Field(
+        default=None, ge=0, description="Replicas that fit on no eligible cluster."
     )
