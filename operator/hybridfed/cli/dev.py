@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from hybridfed.cli.table import format_table
 from hybridfed.dev import fleet as fleet_mod
 from hybridfed.dev import kind as kind_mod
 from hybridfed.dev import topology
@@ -92,45 +94,36 @@ def _status(args: argparse.Namespace) -> int:
         down = [c for c, ok in h.processes.items() if not ok]
         rows.append((h.name, h.provider, h.region, h.endpoint, "ready" if h.apiserver_ready else "DOWN",
                      f"{h.nodes_ready}/{h.nodes_total}", "all running" if not down else "down: " + ",".join(down)))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    print(format_table(rows))
     print(f"kubeconfig: {f.kubeconfig}")
     return 0 if all(h.healthy for h in health) else 1
 
 
-def _stop(args: argparse.Namespace) -> int:
+def _one_cluster(args: argparse.Namespace, action: Callable[[fleet_mod.Fleet, fleet_mod.ClusterState], None]) -> int:
     f = _fleet(args)
-    state = f.load()
-    if state is None:
-        print("error: no fleet", file=sys.stderr)
-        return 1
     try:
-        c = state.cluster(args.cluster)
+        state = f.load()
+        if state is None:
+            raise fleet_mod.FleetError("no fleet (run `hybridfed dev up`)")
+        action(f, state.cluster(args.cluster))
     except fleet_mod.FleetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    for comp in [args.component] if args.component else ["kube-apiserver"]:
-        f.stop_component(c.name, comp)
     return 0
 
 
+def _stop(args: argparse.Namespace) -> int:
+    return _one_cluster(args, lambda f, c: f.stop_component(c.name, args.component or "kube-apiserver"))
+
+
 def _start(args: argparse.Namespace) -> int:
-    f = _fleet(args)
-    state = f.load()
-    if state is None:
-        print("error: no fleet", file=sys.stderr)
-        return 1
-    try:
-        c = state.cluster(args.cluster)
+    def start(f: fleet_mod.Fleet, c: fleet_mod.ClusterState) -> None:
         if args.component:
             f.start_component(c, args.component)
         else:
             f.start_cluster(c)
-    except fleet_mod.FleetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+
+    return _one_cluster(args, start)
 
 
 def _kubeconfig(args: argparse.Namespace) -> int:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 
+from hybridfed import logs
 from hybridfed.controllers import operator as operator_mod
 from hybridfed.drivers import access
 
@@ -24,17 +24,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--leader-elect", action="store_true",
                    help="active/standby: only the Lease holder reconciles (use with replicas > 1)")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--log-format", choices=logs.FORMATS, default="text",
+                   help="text for people, json (one object per line) for log pipelines (default text)")
+    p.add_argument("--metrics-port", type=int, default=8080,
+                   help="serve Prometheus metrics on this port at /metrics; 0 disables (default 8080)")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("kopf.objects", "aiohttp.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logs.configure(args.log_level, args.log_format)
     opts = operator_mod.OperatorOptions(
         kubeconfig=args.kubeconfig, context=args.context, workers=args.workers,
         probe_interval=args.probe_interval, member_qps=args.member_qps, member_burst=args.member_burst,
-        namespace=args.namespace, leader_elect=args.leader_elect,
+        namespace=args.namespace, leader_elect=args.leader_elect, metrics_port=args.metrics_port,
     )
     asyncio.run(operator_mod.run(opts, access.namespace_secret_access))
     return 0

@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 from hybridfed.api import kinds
+from hybridfed.cli.table import format_table
 from hybridfed.members.client import KubeClient, credentials_from_kubeconfig
 
 
@@ -38,11 +39,6 @@ def rows(objects: list[dict[str, Any]]) -> list[tuple[str, ...]]:
             out.append((*ident, "(total)", str(status["replicas"]), str(status.get("readyReplicas", 0)), "",
                         status.get("readyDisplay", "")))
     return out
-
-
-def format_table(table: list[tuple[str, ...]]) -> str:
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in table)
 
 
 async def fetch(client: KubeClient, namespace: str | None) -> list[dict[str, Any]]:
