@@ -45,6 +45,10 @@ _K8S_LDFLAGS = " ".join(
 # their lifecycle; we take the upstream stage set at the pinned kwok version from
 # the module cache rather than keeping a copy.
 _KWOK_STAGES = ("node/fast", "node/heartbeat-with-lease", "pod/fast")
+# Pods whose first container runs this image never become Ready: the fleet's way to make a rollout
+# wave miss its deadline in tests (kwok has no real containers that could fail).
+NEVER_READY_IMAGE = "example.com/hybridfed/never-ready:v2"
+OUR_STAGES = ROOT / "hack" / "kwok"
 
 
 @dataclass(frozen=True)
@@ -127,9 +131,27 @@ def _write_kwok_stages() -> None:
     docs = []
     for group in _KWOK_STAGES:
         for f in sorted((src / group).glob("*.yaml")):
-            if f.name != "kustomization.yaml":
-                docs.append(f.read_text().strip())
-    target.write_text("\n---\n".join(docs) + "\n")
+            if f.name == "kustomization.yaml":
+                continue
+            text = f.read_text().strip()
+            if f.name == "pod-ready.yaml":
+                text = _skip_never_ready(text)
+            docs.append(text)
+    docs += [f.read_text().strip() for f in sorted(OUR_STAGES.glob("*.yaml"))]
+    content = "\n---\n".join(docs) + "\n"
+    if not target.exists() or target.read_text() != content:
+        target.write_text(content)
+        print(f"wrote {target.relative_to(ROOT)} (restart kwok on a running fleet to pick it up)")
+
+
+def _skip_never_ready(stage: str) -> str:
+    """Add to upstream's pod-ready selector: not for pods running NEVER_READY_IMAGE."""
+    anchor = "    matchExpressions:\n"
+    if anchor not in stage:
+        raise SystemExit("kwok's pod-ready stage changed shape; update hack/build_tools.py")
+    extra = (f"{anchor}    - key: '.spec.containers.[0].image'\n      operator: 'NotIn'\n"
+             f"      values:\n      - '{NEVER_READY_IMAGE}'\n")
+    return stage.replace(anchor, extra, 1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         _build(tool)
         (STAMPS / tool.name).write_text(tool.digest() + "\n")
         print(f"{tool.name}: built in {time.monotonic() - started:.0f}s")
-    if "kwok" in wanted and not (BIN / "kwok-stages.yaml").exists():
-        _write_kwok_stages()
+    if "kwok" in wanted:
+        _write_kwok_stages()  # cheap, and our own stages may have changed
     return 0
 
 

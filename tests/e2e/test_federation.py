@@ -155,7 +155,10 @@ def test_delete_cleans_up_everywhere_and_orphan_keeps(kubectl: Kubectl) -> None:
 
 
 def test_existing_object_is_a_conflict_unless_adopted(kubectl: Kubectl) -> None:
+    # Re-runnable on a kept fleet: start from no federated object and no member object.
+    kubectl("hub", "-n", NS, "delete", "federatedconfigmap", "legacy", "--ignore-not-found", "--timeout=30s")
     kubectl("idc-bj", "create", "namespace", NS, check=False)
+    kubectl("idc-bj", "-n", NS, "delete", "configmap", "legacy", "--ignore-not-found")
     kubectl("idc-bj", "-n", NS, "create", "configmap", "legacy", "--from-literal=owner=ops")
     obj = fed("FederatedConfigMap", "legacy", {"data": {"owner": "hybridfed"}}, {"clusters": ["idc-bj"]})
     apply(kubectl, obj)

@@ -384,7 +384,7 @@ def test_defaults_match_the_crd_defaults() -> None:
     assert spec.placement.replicas.strategy == "Duplicated"
     assert spec.rollout.strategy == "All" and spec.rollout.wave_timeout_seconds == 600
     assert spec.rollout.require_ready is True
-    assert (spec.failover.toleration_seconds, spec.failover.failback) == (30, True)
+    assert (spec.failover.toleration_seconds, spec.failover.failback) == (None, True)  # None: the driver decides
     assert spec.overrides == [] and spec.placement.clusters == []
 
 

@@ -1,14 +1,27 @@
-"""Property tests for divide_replicas (hypothesis)."""
+"""Property tests for divide_replicas and place (hypothesis)."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from fractions import Fraction
+from typing import Any
 
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from hybridfed.scheduling import divide_replicas
+from hybridfed.scheduling import (
+    STRATEGIES,
+    ClusterFacts,
+    Decision,
+    UnschedulableError,
+    divide_replicas,
+    fit,
+    place,
+    pod_request,
+)
+from hybridfed.scheduling.division import cost_rank
 
 NAMES = ("idc-bj", "tke-gz", "eks-sg", "aks-we", "edge-1", "gke-ue")
 
@@ -152,3 +165,168 @@ def test_duplicated_gives_each_cluster_desired_within_max(
     for name in names:
         high = limits.get(name, {}).get("max")
         assert division.replicas[name] == (desired if high is None else min(desired, high))
+
+
+# --- place(): every strategy, with capacity, prices, spread and failures --------------------------
+
+GI = 2**30
+CPU_REQUESTS = {"250m": 0.25, "500m": 0.5, "1": 1.0}  # binary fractions: available minus pods stays exact
+MEMORY_REQUESTS = {"256Mi": 0.25 * GI, "1Gi": 1.0 * GI}
+
+
+@dataclass(frozen=True)
+class Case:
+    fed: dict[str, Any]
+    fleet: tuple[ClusterFacts, ...]
+    strategy: str
+    desired: int
+    limits: dict[str, dict[str, int]]
+    cpu: float
+    memory: float
+
+
+@st.composite
+def cluster_facts(draw: st.DrawFn, name: str) -> ClusterFacts:
+    available: dict[str, float] = {}
+    if draw(st.integers(0, 9)):  # one in ten not probed yet
+        available = {
+            "cpu": 0.25 * draw(st.integers(0, 80)),
+            "memory": float(GI * draw(st.integers(0, 64))),
+            "pods": float(draw(st.integers(0, 60))),
+        }
+    return ClusterFacts(
+        name,
+        provider=draw(st.sampled_from(("idc", "aws", "tencent"))),
+        region=draw(st.sampled_from(("", "cn-beijing", "ap-guangzhou", "ap-southeast-1"))),
+        zones=tuple(draw(st.lists(st.sampled_from(("z1", "z2", "z3")), max_size=2, unique=True))),
+        ready=draw(st.integers(0, 5)) > 0,
+        available=available,
+        price_per_pod=draw(st.sampled_from((None, 0.01, 0.02, 0.05, 0.1))),
+    )
+
+
+@st.composite
+def place_cases(draw: st.DrawFn, strategies: Sequence[str] = STRATEGIES) -> Case:
+    names = draw(clusters)
+    fleet = tuple(draw(cluster_facts(n)) for n in names)
+    strategy = draw(st.sampled_from(strategies))
+    desired = draw(st.integers(0, 300))
+    limits = draw(limits_for(names))
+    cpu, memory = draw(st.sampled_from(sorted(CPU_REQUESTS))), draw(st.sampled_from(sorted(MEMORY_REQUESTS)))
+    rules: dict[str, Any] = {"strategy": strategy, "limits": limits}
+    if strategy == "Weighted":
+        rules["weights"] = draw(weights_for(names))
+    placement: dict[str, Any] = {"replicas": rules}
+    if draw(st.booleans()):
+        spread: dict[str, Any] = {"by": draw(st.sampled_from(("provider", "region", "zone"))), "minGroups": 1}
+        if draw(st.booleans()):
+            spread["maxGroups"] = draw(st.integers(1, 3))
+        placement["spread"] = spread
+    container = {"name": "app", "resources": {"requests": {"cpu": cpu, "memory": memory}}}
+    template = {"spec": {"replicas": desired, "template": {"spec": {"containers": [container]}}}}
+    body = {
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"template": template, "placement": placement, "failover": {"failback": draw(st.booleans())}},
+    }
+    return Case(body, fleet, strategy, desired, limits, CPU_REQUESTS[cpu], MEMORY_REQUESTS[memory])
+
+
+def place_or_skip(case: Case, fleet: Sequence[ClusterFacts] | None = None, **kw: Any) -> Decision:
+    try:
+        return place(case.fed, case.fleet if fleet is None else fleet, **kw)
+    except UnschedulableError:
+        assume(False)  # spread.minGroups cannot be met: nothing is placed, by design
+        raise
+
+
+def fits_of(case: Case, previous: Mapping[str, int] | None = None) -> dict[str, int | None]:
+    request = pod_request(case.fed["spec"]["template"])
+    return {c.name: fit(c.available, request, (previous or {}).get(c.name, 0)) for c in case.fleet}
+
+
+def after_applying(case: Case, decision: Decision) -> tuple[ClusterFacts, ...]:
+    """The fleet once the decision's pods run: what they request is no longer available (never below 0)."""
+    out = []
+    for cluster in case.fleet:
+        count = decision.clusters.get(cluster.name) or 0
+        available = dict(cluster.available)
+        if available:
+            used = {"cpu": case.cpu * count, "memory": case.memory * count, "pods": float(count)}
+            available = {r: max(0.0, v - used[r]) for r, v in available.items()}
+        out.append(replace(cluster, available=available))
+    return tuple(out)
+
+
+def as_previous(decision: Decision) -> dict[str, int]:
+    return {c: n for c, n in decision.clusters.items() if n is not None}
+
+
+@given(place_cases())
+def test_place_conserves_replicas_and_respects_limits_and_capacity(case: Case) -> None:
+    decision = place_or_skip(case)
+    counts = as_previous(decision)
+    assert decision.unplaced >= 0
+    assert set(decision.clusters).isdisjoint(decision.excluded)
+    assert not set(decision.clusters) - {c.name for c in case.fleet if c.ready}
+    fits = fits_of(case)
+    for name, count in counts.items():
+        high = case.limits.get(name, {}).get("max")
+        assert count >= 0
+        assert high is None or count <= high
+        if case.strategy in ("Capacity", "Cost") and fits[name] is not None:
+            assert count <= (fits[name] or 0)  # never more than fits
+    if case.strategy == "Duplicated":
+        assert all(n == min(case.desired, case.limits.get(c, {}).get("max", case.desired)) for c, n in counts.items())
+    else:
+        assert sum(counts.values()) + decision.unplaced == case.desired
+
+
+@given(place_cases(("Capacity", "Cost")))
+def test_place_places_everything_when_capacity_allows(case: Case) -> None:
+    decision = place_or_skip(case)
+    fits = fits_of(case)
+    room = [room_of(case, c, fits[c]) for c in decision.clusters]
+    if room and (None in room or sum(r or 0 for r in room) >= case.desired):
+        assert decision.unplaced == 0
+    else:
+        assert decision.unplaced == case.desired - sum(r or 0 for r in room)
+
+
+def room_of(case: Case, cluster: str, fits: int | None) -> int | None:
+    """What a cluster may hold: the tighter of what fits and its limits.max; None when unbounded."""
+    bounds = [v for v in (fits, case.limits.get(cluster, {}).get("max")) if v is not None]
+    return min(bounds) if bounds else None
+
+
+@given(place_cases())
+def test_place_is_stable_under_no_op_changes(case: Case) -> None:
+    # The same object, the fleet as it is once the decision's pods run, and the decision as previous.
+    decision = place_or_skip(case)
+    assert place(case.fed, after_applying(case, decision), previous=as_previous(decision)) == decision
+
+
+@given(place_cases(), st.randoms(use_true_random=False))
+def test_place_is_deterministic_whatever_the_fleet_order(case: Case, rng: random.Random) -> None:
+    decision = place_or_skip(case)
+    shuffled = list(case.fleet)
+    rng.shuffle(shuffled)
+    again = place(case.fed, shuffled)
+    assert again == decision
+    assert list(again.clusters) == list(decision.clusters)
+    assert list(again.excluded) == list(decision.excluded)
+
+
+@given(place_cases(("Cost",)))
+def test_cost_never_uses_a_dearer_cluster_while_a_cheaper_one_has_room(case: Case) -> None:
+    decision = place_or_skip(case)
+    fits = fits_of(case)
+    facts = {c.name: c for c in case.fleet}
+    order = sorted(decision.clusters, key=lambda c: cost_rank(c, fits[c], facts[c].price_per_pod))
+    for i, dear in enumerate(order):
+        floor = case.limits.get(dear, {}).get("min", 0)
+        low = floor if fits[dear] is None else min(floor, fits[dear] or 0)
+        if (decision.clusters[dear] or 0) > low:  # more than its minimum: every cheaper one must be full
+            for cheap in order[:i]:
+                room = room_of(case, cheap, fits[cheap])
+                assert room is not None
+                assert decision.clusters[cheap] == room

@@ -324,10 +324,11 @@ class Rollout(ApiModel):
 class Failover(ApiModel):
     """What happens when a placed cluster fails."""
 
-    toleration_seconds: int = Field(
-        default=30,
+    toleration_seconds: int | None = Field(
+        default=None,
         ge=0,
-        description="How long a cluster may be not Ready before its replicas move elsewhere.",
+        description="How long a cluster may be not Ready before its replicas move elsewhere "
+        "(default: the member's driver default, 30 s; 300 s for edge clusters).",
     )
     failback: bool = Field(default=True, description="Move replicas back when the cluster is Ready again.")
 

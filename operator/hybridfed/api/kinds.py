@@ -20,6 +20,10 @@ CATEGORY = "hybridfed"
 #: Annotations on a federated object (see DESIGN.md).
 ANNOTATION_ORPHAN = f"{GROUP}/orphan"
 ANNOTATION_ADOPT = f"{GROUP}/adopt"
+#: Marks on everything hybridfed places in a member (and on the pods of placed workloads).
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "hybridfed"
+OWNER_ANNOTATION = f"{GROUP}/owner"
 #: Annotation on a Service template: ``internal`` or ``public`` load balancer.
 ANNOTATION_EXPOSURE = f"{GROUP}/exposure"
 

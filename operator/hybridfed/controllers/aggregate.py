@@ -91,11 +91,17 @@ def aggregate(
     unplaced: int,
     now: datetime,
     error: tuple[str, str] | None = None,
+    *,
+    target: Mapping[str, int | None] | None = None,
+    halted: str | None = None,
 ) -> dict[str, Any]:
     """The federated object's whole status from this reconcile's outcomes.
 
-    `error` is (reason, message) when the spec itself could not be scheduled or rendered.
+    `error` is (reason, message) when the spec itself could not be scheduled or rendered. `target` is the
+    scheduling decision when the outcomes are an interim step towards it (replicas still moving);
+    `halted` is why a progressive rollout stopped.
     """
+    target = {o.name: o.desired_replicas for o in outcomes} if target is None else target
     meta = body.get("metadata") or {}
     generation = meta.get("generation")
     previous: Sequence[Mapping[str, Any]] = (body.get("status") or {}).get("conditions") or []
@@ -107,7 +113,8 @@ def aggregate(
 
     rows = [cluster_row(o) for o in outcomes]
     workload = any(o.desired_replicas is not None for o in outcomes)
-    want = sum(o.desired_replicas or 0 for o in outcomes) + unplaced
+    want = sum(r or 0 for r in target.values()) + unplaced
+    moving = [o.name for o in outcomes if o.name not in target or o.desired_replicas != target[o.name]]
     ready_replicas = sum(r.get("readyReplicas", 0) for r in rows)
     applied = [o for o in outcomes if o.applied and not o.message]
     ready = [o for o in outcomes if cluster_ready(o)]
@@ -131,26 +138,34 @@ def aggregate(
         else:
             cond(PROPAGATED, False, "Pending" if not problems else "ApplyFailed",
                  "; ".join(problems) or f"applied to {len(applied)}/{len(outcomes)} clusters")
-        all_ready = bool(outcomes) and len(ready) == len(outcomes) and unplaced == 0
+        all_ready = bool(outcomes) and len(ready) == len(outcomes) and unplaced == 0 and not moving
         if all_ready:
             cond(READY, True, "Ready", f"{len(ready)}/{len(outcomes)} clusters ready")
+        elif moving:
+            cond(READY, False, "Rebalancing", f"replicas moving on {', '.join(moving)}; "
+                 "ready replicas never drop below the desired count")
         elif unplaced:
             cond(READY, False, "InsufficientCapacity", f"{unplaced} replicas fit no eligible cluster")
         else:
             waiting = [o.name for o in outcomes if not cluster_ready(o)]
             cond(READY, False, "NotReady", f"waiting for {', '.join(waiting) or 'a cluster'}")
-        cond(PROGRESSING, not all_ready and not problems,
-             "RollingOut" if not all_ready else "Complete",
-             "waiting for members to roll out" if not all_ready else "rolled out everywhere")
+        if halted:
+            cond(PROGRESSING, False, "RolloutHalted", halted)
+        else:
+            cond(PROGRESSING, not all_ready and not problems,
+                 "RollingOut" if not all_ready else "Complete",
+                 "waiting for members to roll out" if not all_ready else "rolled out everywhere")
 
     status: dict[str, Any] = {
         "observedGeneration": generation,
         "conditions": conds,
-        "placement": [{"cluster": o.name, "replicas": o.desired_replicas} if o.desired_replicas is not None
-                      else {"cluster": o.name} for o in outcomes],
+        "placement": [{"cluster": name, "replicas": r} if r is not None else {"cluster": name}
+                      for name, r in target.items()],
         "clusters": rows,
-        "clustersDisplay": f"{len(ready)}/{len(outcomes)}",
+        "clustersDisplay": f"{len([o for o in ready if o.name in target])}/{len(target)}",
     }
+    if unplaced:
+        status["unplacedReplicas"] = unplaced
     if workload:
         status["replicas"] = want
         status["readyReplicas"] = ready_replicas

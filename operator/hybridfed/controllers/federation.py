@@ -9,6 +9,7 @@ concurrently, skipping members whose live object already matches.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
@@ -17,15 +18,18 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from hybridfed import logs, metrics
 from hybridfed.api import kinds
 from hybridfed.api.parse import InvalidObject, parse_federated
-from hybridfed.controllers.aggregate import ClusterOutcome, aggregate, in_sync, status_patch
+from hybridfed.controllers import progress
+from hybridfed.controllers.aggregate import ClusterOutcome, aggregate, cluster_ready, in_sync, status_patch
 from hybridfed.controllers.queue import WorkQueue
+from hybridfed.drivers import member as driver_member
 from hybridfed.members.client import ApiError, CredentialsError, KubeClient, Resource
 from hybridfed.members.registry import MemberRegistry
 from hybridfed.members.watch import LiveCache, ObjectKey
 from hybridfed.rendering import OWNER_ANNOTATION, RenderError, owner_reference, render
-from hybridfed.scheduling import ClusterFacts, SpecError, place
+from hybridfed.scheduling import ClusterFacts, SpecError, UnschedulableError, place, pod_request
 
 log = logging.getLogger("hybridfed.federation")
 
@@ -73,6 +77,7 @@ class FederationController:
         self.bodies: dict[Key, dict[str, Any]] = {}
         self.queue: WorkQueue[Key] = WorkQueue()
         self._placement_digest: dict[Key, str] = {}
+        self._requests: dict[Key, tuple[Any, dict[str, float]]] = {}
         self._namespaces: set[tuple[str, str]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self.registry: MemberRegistry | None = None  # set by the operator once it exists
@@ -84,9 +89,12 @@ class FederationController:
         if event_type == "DELETED":
             self.bodies.pop(key, None)
             self._placement_digest.pop(key, None)
+            self._requests.pop(key, None)
+            metrics.forget(key)
             return
         old = self.bodies.get(key)
         self.bodies[key] = dict(body)
+        metrics.PROPAGATION.seen(key, body, old)
         # Our own status patches come back as events; they change nothing we act on.
         if old is None or _spec_identity(old) != _spec_identity(body):
             self.queue.add(key)
@@ -116,8 +124,10 @@ class FederationController:
         while True:
             key = await self.queue.get()
             started = time.monotonic()
+            result = "error"
             try:
                 retry = await self.reconcile(key)
+                result = "retry" if retry else "success"
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -126,7 +136,9 @@ class FederationController:
             finally:
                 self.queue.done(key)
                 self.reconciles += 1
-            log.debug("reconciled %s %s/%s in %.3fs", key[0], key[1], key[2], time.monotonic() - started)
+            seconds = time.monotonic() - started
+            metrics.observe_reconcile(key[0], result, seconds)
+            logs.reconcile_outcome(log, key, self.bodies.get(key), result, seconds)
             if retry:
                 self.queue.add_after(key, RETRY_SECONDS)
 
@@ -145,20 +157,81 @@ class FederationController:
             body = self.bodies[key] = {**updated, "status": body.get("status")}
         return await self._normal(key, body)
 
+    def _facts(self, body: Mapping[str, Any]) -> dict[str, ClusterFacts]:
+        """Cluster facts as this object sees them: its toleration, and its pod's price on each member."""
+        assert self.registry is not None
+        requested = ((body.get("spec") or {}).get("failover") or {}).get("tolerationSeconds")
+        request = pod_request((body.get("spec") or {}).get("template"))
+        cores, gib = float(request.get("cpu", 0)), float(request.get("memory", 0)) / 2**30
+
+        def price(member: Mapping[str, Any]) -> float | None:
+            try:
+                return driver_member.price_per_pod(member, cores, gib)
+            except ValueError:
+                return None  # an unknown driver is reported per cluster by translation
+
+        facts = self.registry.facts(lambda m: driver_member.toleration_seconds(m, requested), price)
+        reserved = self._reserved(exclude=key_of(body))
+        return {f.name: dataclasses.replace(f, available=progress.subtract(f.available, reserved.get(f.name)))
+                if f.available else f for f in facts}
+
+    def _reserved(self, exclude: Key) -> dict[str, dict[str, float]]:
+        """What the other federated workloads' placements request on each member.
+
+        Members report capacity without hybridfed's own pods (see drivers.probe), so this, computed from
+        our decisions, is subtracted instead: it is exact the moment a decision is made, where a probe
+        would lag behind pods still being created.
+        """
+        totals: dict[str, dict[str, float]] = {}
+        for key, body in self.bodies.items():
+            if key == exclude:
+                continue
+            rows = (body.get("status") or {}).get("placement") or []
+            if not any(isinstance(r.get("replicas"), int) and r["replicas"] for r in rows):
+                continue
+            per_pod = self._pod_request(key, body)
+            for row in rows:
+                count = row.get("replicas")
+                if isinstance(count, int) and count:
+                    into = totals.setdefault(row["cluster"], {})
+                    for resource, value in per_pod.items():
+                        into[resource] = into.get(resource, 0.0) + value * count
+        return totals
+
+    def _pod_request(self, key: Key, body: Mapping[str, Any]) -> dict[str, float]:
+        generation = (body.get("metadata") or {}).get("generation")
+        cached = self._requests.get(key)
+        if cached is None or cached[0] != generation:
+            try:
+                request = {k: float(v) for k, v in pod_request((body.get("spec") or {}).get("template")).items()}
+            except SpecError:
+                request = {}
+            request.setdefault("pods", 1.0)
+            cached = self._requests[key] = (generation, request)
+        return cached[1]
+
     async def _normal(self, key: Key, body: dict[str, Any]) -> bool:
         assert self.registry is not None
         now = datetime.now(UTC)
+        spec = body.get("spec") or {}
+        owner = owner_reference(body)
         try:
             parse_federated(body)
-            facts = {f.name: f for f in self.registry.facts(toleration_of(body))}
-            placement = (body.get("spec") or {}).get("placement") or {}
-            digest = _digest(placement)
+            target = kinds.target_gvk(key[0], spec.get("template") or {})
+            owned = [(k, o) for k, o in self.cache.owned_by(owner) if k[1:3] == (target.api_version, target.kind)]
+            running, ready = progress.live_counts(owned)
+            facts = self._facts(body)
+            digest = _digest(spec.get("placement") or {})
             previous = None
             if self._placement_digest.get(key) == digest:
                 rows = (body.get("status") or {}).get("placement") or []
                 previous = {r["cluster"]: r["replicas"] for r in rows if isinstance(r.get("replicas"), int)} or None
-            decision = place(body, list(facts.values()), previous)
-            target = kinds.target_gvk(key[0], (body.get("spec") or {}).get("template") or {})
+            # `available` already leaves out this object's own pods (see _facts): nothing to add back.
+            decision = place(body, list(facts.values()), previous, running={})
+        except UnschedulableError as exc:
+            # Keep whatever runs: a spread that cannot be met now must not tear down the current placement.
+            return await self._write_status(
+                body, aggregate(body, [], {}, 0, now, ("Unschedulable", f"{exc.field}: {exc.message}")))
         except InvalidObject as exc:
             return await self._write_status(body, aggregate(body, [], {}, 0, now, ("InvalidSpec", str(exc))))
         except SpecError as exc:
@@ -168,55 +241,102 @@ class FederationController:
             return await self._write_status(body, aggregate(body, [], {}, 0, now, ("InvalidSpec", str(exc))))
         self._placement_digest[key] = digest
 
+        interim = progress.interim_replicas(decision, running, ready)
+        rendered: dict[str, dict[str, Any] | RenderError] = {}
+        for name, replicas in interim.items():
+            member = self.registry.members.get(name)
+            try:
+                translate = driver_member.translator_for(member.body) if member else None
+                rendered[name] = render(body, facts[name], replicas, translate,
+                                        target=(target.api_version, target.kind))
+            except RenderError as exc:
+                rendered[name] = exc
+        updated = {}
+        for name, manifest in rendered.items():
+            live = self._live(name, manifest)
+            updated[name] = isinstance(manifest, dict) and live is not None and in_sync(manifest, live) and \
+                cluster_ready(ClusterOutcome(name, interim[name], live, True))
+        step = progress.rollout_step(body, list(decision.clusters), updated, time.time())
+
         outcomes = list(await asyncio.gather(*(
-            self._sync_cluster(body, facts[name], replicas, target)
-            for name, replicas in decision.clusters.items()
+            self._sync_cluster(body, name, interim[name], manifest, target, name in step.allowed)
+            for name, manifest in rendered.items()
         )))
-        removals_ok = await self._remove_unselected(body, set(decision.clusters))
-        status = aggregate(body, outcomes, decision.excluded, decision.unplaced, now)
+        removals_ok = await self._remove_unselected(body, set(interim))
+        old_status = body.get("status") or {}
+        records, failed_over, failed_back = progress.failover_records(
+            old_status.get("failover") or [], previous, decision, time.time())
+        for cluster in failed_over:
+            log.warning("%s/%s: %s failed; moved its replicas", key[1], key[2], cluster)
+            metrics.record_failover(cluster)
+        for cluster in failed_back:
+            metrics.record_failback(cluster)
+        status = aggregate(body, outcomes, decision.excluded, decision.unplaced, now,
+                           target=decision.clusters, halted=step.halted)
+        status["failover"] = records
+        if step.status is not None:
+            status["rollout"] = step.status
+            status["currentWave"] = step.status["wave"]
+            status["waveDisplay"] = step.display
+            if step.status["wave"] < step.status["waves"]:
+                metrics.set_rollout_wave(key, step.status["wave"] + 1, step.status["waves"])
+            else:
+                metrics.finish_rollout(key)
         await self._write_status(body, status)
-        failed = any(o.message and not o.message.startswith("conflict") for o in outcomes)
+        metrics.PROPAGATION.reconciled(key, body, status)
+        if step.deadline_in is not None:
+            self.queue.add_after(key, step.deadline_in)
+        if interim != decision.clusters:
+            self.queue.add_after(key, RETRY_SECONDS)  # watch events drive it; this is the safety net
+        failed = any(o.message and not o.message.startswith(("conflict", "waiting")) for o in outcomes)
         return failed or not removals_ok
 
-    async def _sync_cluster(self, body: Mapping[str, Any], cluster: ClusterFacts, replicas: int | None,
-                            target: kinds.TargetGVK) -> ClusterOutcome:
+    def _live(self, cluster: str, manifest: Mapping[str, Any] | RenderError) -> dict[str, Any] | None:
+        if not isinstance(manifest, dict):
+            return None
+        meta = manifest["metadata"]
+        return self.cache.get((cluster, manifest["apiVersion"], manifest["kind"], meta["namespace"], meta["name"]))
+
+    async def _sync_cluster(self, body: Mapping[str, Any], cluster: str, replicas: int | None,
+                            manifest: dict[str, Any] | RenderError, target: kinds.TargetGVK,
+                            allowed: bool) -> ClusterOutcome:
+        """Make one member hold `manifest`; a cluster whose rollout wave has not come keeps what it runs."""
         assert self.registry is not None
-        okey: ObjectKey | None = None
+        if isinstance(manifest, RenderError):
+            return ClusterOutcome(cluster, replicas, None, False, f"{manifest.field}: {manifest.message}")
+        meta = manifest["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        okey: ObjectKey = (cluster, manifest["apiVersion"], manifest["kind"], namespace, name)
         try:
-            manifest = render(body, cluster, replicas, target=(target.api_version, target.kind))
-            meta = manifest["metadata"]
-            namespace, name = meta["namespace"], meta["name"]
-            okey = (cluster.name, target.api_version, target.kind, namespace, name)
-            client = await self.registry.client(cluster.name)
-            if target.kind == "Secret" and target.api_version == "v1":
+            client = await self.registry.client(cluster)
+            if manifest["kind"] == "Secret" and manifest["apiVersion"] == "v1":
                 await self._ensure_secret_access(client, namespace)
-            await self.registry.ensure_watch(cluster.name, target.api_version, target.kind,
-                                             namespace if target.kind == "Secret" else "")
-            resource = await client.resource(target.api_version, target.kind)
+            await self.registry.ensure_watch(cluster, manifest["apiVersion"], manifest["kind"],
+                                             namespace if manifest["kind"] == "Secret" else "")
+            resource = await client.resource(manifest["apiVersion"], manifest["kind"])
             live = self.cache.get(okey)
             owner = owner_reference(body)
             if live is not None and (live["metadata"].get("annotations") or {}).get(OWNER_ANNOTATION) != owner:
-                return ClusterOutcome(cluster.name, replicas, None, False, self._conflict(manifest, live))
+                return ClusterOutcome(cluster, replicas, None, False, self._conflict(manifest, live))
             if live is not None and in_sync(manifest, live):
-                return ClusterOutcome(cluster.name, replicas, live, True)
+                return ClusterOutcome(cluster, replicas, live, True)
+            if not allowed:
+                return ClusterOutcome(cluster, replicas, live, False, "waiting for its rollout wave")
             if live is None:
                 created = await self._create(client, resource, manifest, body)
                 if isinstance(created, str):
-                    return ClusterOutcome(cluster.name, replicas, None, False, created)
+                    return ClusterOutcome(cluster, replicas, None, False, created)
                 if created is not None:
                     self.cache.put(okey, created)
-                    return ClusterOutcome(cluster.name, replicas, created, True)
+                    return ClusterOutcome(cluster, replicas, created, True)
             applied = await client.apply(resource, manifest)
             self.cache.put(okey, applied)
-            return ClusterOutcome(cluster.name, replicas, applied, True)
-        except RenderError as exc:
-            return ClusterOutcome(cluster.name, replicas, None, False, f"{exc.field}: {exc.message}")
+            return ClusterOutcome(cluster, replicas, applied, True)
         except (ApiError, CredentialsError) as exc:
             if isinstance(exc, ApiError) and exc.status == 401:
-                await self.registry.reset_client(cluster.name)
-            live = self.cache.get(okey) if okey else None
+                await self.registry.reset_client(cluster)
             text = exc.message if isinstance(exc, ApiError) else str(exc)
-            return ClusterOutcome(cluster.name, replicas, live, False, text[:300])
+            return ClusterOutcome(cluster, replicas, self.cache.get(okey), False, text[:300])
 
     @staticmethod
     def _conflict(manifest: Mapping[str, Any], live: Mapping[str, Any] | None) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 import kopf
 
+from hybridfed import metrics
 from hybridfed.api import kinds
 from hybridfed.controllers.federation import FederationController, SecretAccess
 from hybridfed.controllers.leader import LeaderElector
@@ -38,6 +39,7 @@ class OperatorOptions:
     member_burst: int = 200
     namespace: str = "hybridfed-system"
     leader_elect: bool = False
+    metrics_port: int = 0  # 0: no /metrics (the CLI's --metrics-port defaults to 8080)
 
 
 def host_credentials(opts: OperatorOptions) -> Credentials:
@@ -132,5 +134,6 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
 async def run(opts: OperatorOptions, secret_access: SecretAccess | None = None,
               stop_flag: asyncio.Event | None = None) -> None:
     runtime = Runtime(opts, secret_access)
-    await kopf.operator(registry=build_registry(runtime), clusterwide=True, standalone=True,
-                        stop_flag=stop_flag)
+    async with metrics.serving(runtime, opts.metrics_port):
+        await kopf.operator(registry=build_registry(runtime), clusterwide=True, standalone=True,
+                            stop_flag=stop_flag)

@@ -16,6 +16,10 @@ from hybridfed.dev.fleet import Fleet, FleetError, repo_root
 from hybridfed.dev.topology import ClusterSpec
 
 OPERATOR = "hybridfed-operator"
+#: The operator started by `start_operator` serves /metrics on the fleet's base port + this offset, so that
+#: the operators of fleets on one machine (dev 16400, e2e 17400, bench 19400) never share a port; the e2e
+#: suite's Prometheus scrapes it there.
+METRICS_PORT_OFFSET = 700
 
 
 def hybridfed_command() -> str:
@@ -46,8 +50,14 @@ def join_members(fleet: Fleet, members: list[ClusterSpec]) -> None:
             raise FleetError(f"hybridfed join {member.name} failed: {result.stderr.strip()}")
 
 
+def metrics_port(fleet: Fleet) -> int:
+    """Where the operator of `fleet` serves /metrics."""
+    return fleet.base_port + METRICS_PORT_OFFSET
+
+
 def start_operator(fleet: Fleet, *extra: str) -> int:
-    argv = [hybridfed_command(), "operator", "--kubeconfig", str(fleet.kubeconfig), "--context", "hub", *extra]
+    argv = [hybridfed_command(), "operator", "--kubeconfig", str(fleet.kubeconfig), "--context", "hub",
+            "--metrics-port", str(metrics_port(fleet)), *extra]
     return fleet.spawn("hub", OPERATOR, argv)
 
 

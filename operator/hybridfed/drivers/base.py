@@ -2,8 +2,9 @@
 
 A provider module (``aws.py``, ``idc.py``, ...) is a ``Driver`` built from three tables: how to recognise
 its nodes (``Detection``), what its capacity costs (``Price``) and its translation defaults
-(``TranslationDefaults``, used by ``translate`` once the translation issue lands). A provider that needs
-behaviour, not just data, subclasses ``Driver`` and overrides one method.
+(``TranslationDefaults``, applied by ``translate``). A provider that needs behaviour, not just data,
+subclasses ``Driver`` and overrides one method; third-party drivers do the same from their own package
+(``registry``: the ``hybridfed.drivers`` entry point group; docs/drivers.md).
 """
 
 from __future__ import annotations
@@ -11,18 +12,34 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 from hybridfed.api.member import Cost, Translation
 from hybridfed.drivers.probe import ProbeResult, probe_cluster
+from hybridfed.drivers.translate import (
+    FAST_STORAGE,
+    NEUTRAL_INGRESS_CLASS,
+    STANDARD_STORAGE,
+    TranslationDefaults,
+    resolve,
+    translate_manifest,
+)
 from hybridfed.members.client import Credentials, KubeClient
 
-#: The neutral storage classes a template may name (DESIGN.md, "The driver layer").
-STANDARD_STORAGE = "hybridfed-standard"
-FAST_STORAGE = "hybridfed-fast"
-#: The neutral ingress class.
-NEUTRAL_INGRESS_CLASS = "hybridfed"
+__all__ = [
+    "DEFAULT_TOLERATION_SECONDS",
+    "FAST_STORAGE",
+    "NEUTRAL_INGRESS_CLASS",
+    "STANDARD_STORAGE",
+    "Detection",
+    "Driver",
+    "Price",
+    "TranslationDefaults",
+]
+
+#: How long a member may be NotReady before its replicas move, unless the federated object says
+#: (``spec.failover.tolerationSeconds``); drivers of flaky-by-nature clusters raise it.
+DEFAULT_TOLERATION_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -82,23 +99,6 @@ class Detection:
 
 
 @dataclass(frozen=True)
-class TranslationDefaults:
-    """A provider's syntax for the neutral intents of DESIGN.md (the "Known provider values" table).
-
-    ``internal_lb_annotations`` values may name a ``spec.translation.loadBalancer`` field in braces, e.g.
-    ``{internal_subnet_id}``, filled from the cluster's translation; ``storage_classes`` maps the neutral
-    class names to the provider's.
-    """
-
-    internal_lb_annotations: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    public_lb_annotations: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    storage_provisioner: str | None = None
-    storage_classes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    ingress_class: str | None = None
-    registry_mirror: str | None = None
-
-
-@dataclass(frozen=True)
 class Driver:
     """One provider behind the uniform interface: connect, probe, price, translate, detect."""
 
@@ -109,30 +109,42 @@ class Driver:
     #: Serverless platforms schedule pods onto capacity without (or with only virtual) nodes, so a
     #: reachable cluster with zero nodes is Ready.
     ready_without_nodes: bool = False
+    #: Capacity grows with demand (serverless): what the probe counts is not a limit, and placement
+    #: should use the cluster as overflow, priced per pod, rather than fill it by free capacity.
+    elastic_capacity: bool = False
+    #: NotReady seconds tolerated before replicas move, for objects that set no toleration themselves.
+    default_toleration_seconds: int = DEFAULT_TOLERATION_SECONDS
 
     def connect(self, name: str, creds: Credentials, **pool_opts: Any) -> KubeClient:
         """A pooled client for the member ``name``; ``pool_opts`` are KubeClient's (qps, burst, ...)."""
         return KubeClient(name, creds, **pool_opts)
 
-    async def probe(self, client: KubeClient) -> ProbeResult:
+    async def probe(self, client: KubeClient, provider: str | None = None) -> ProbeResult:
         """Version, served resources, nodes, capacity, zones and the detected provider of a member.
 
-        Raises ``ApiError`` when the member cannot be reached or refuses; the caller turns that into
-        ``unreachable_status``.
+        ``provider`` is the member's ``spec.provider`` (default: this driver's name); the status warns
+        (``ProviderMismatch``) when the nodes look like another provider. Raises ``ApiError`` when the
+        member cannot be reached or refuses; the caller turns that into ``unreachable_status``.
         """
         # Deferred: the registry imports every provider module, each of which imports this one.
         from hybridfed.drivers.registry import detect_provider
 
-        return await probe_cluster(client, provider=self.name, ready_without_nodes=self.ready_without_nodes,
-                                   detect=detect_provider)
+        return await probe_cluster(client, provider=provider or self.name,
+                                   ready_without_nodes=self.ready_without_nodes, detect=detect_provider)
 
     def price(self, cost: Cost | None = None) -> Price:
         """The driver's default prices, overridden by a MemberCluster's ``spec.cost`` where it sets them."""
         return self.default_price.with_cost(cost)
 
+    def price_per_pod(self, cpu_cores: float, memory_gib: float, cost: Cost | None = None) -> float:
+        """What one pod requesting ``cpu_cores`` and ``memory_gib`` costs per hour here (the Cost strategy
+        compares clusters by this; a serverless per-pod fee makes them the overflow)."""
+        return self.price(cost).per_pod_hour(cpu_cores, memory_gib)
+
     def translate(self, manifest: dict[str, Any], translation: Translation | None = None) -> dict[str, Any]:
-        """Neutral intent -> this provider's syntax. Identity for now: the translation issue fills it."""
-        return manifest
+        """Neutral intent -> this provider's syntax, with the cluster's ``spec.translation`` over the
+        driver's table. Returns a new manifest; raises ``TranslationError`` (a ``RenderError``)."""
+        return translate_manifest(manifest, resolve(self.name, self.translation, translation))
 
     def detect(self, nodes: Sequence[Mapping[str, Any]]) -> float:
         """How much ``nodes`` look like this provider's: 0.0 (not at all) to 1.0 (every node)."""

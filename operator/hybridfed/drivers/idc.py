@@ -22,8 +22,11 @@ DRIVER = Driver(
     # The hardware is already paid for: the marginal cost is power and operations, and low.
     default_price=Price(cpu_core_hour=0.01, memory_gib_hour=0.001),
     translation=TranslationDefaults(
-        # The pool is per cluster: spec.translation.loadBalancer.addressPool.
+        # The pool is per cluster (spec.translation.loadBalancer.addressPool); MetalLB's documented
+        # example pool, "default", is the fallback. Public exposure needs no annotation: MetalLB hands out
+        # addresses from its auto-assign pools.
         internal_lb_annotations=MappingProxyType({"metallb.universe.tf/address-pool": "{address_pool}"}),
+        load_balancer=MappingProxyType({"address_pool": "default"}),
         storage_provisioner="rbd.csi.ceph.com",
         storage_classes=MappingProxyType({STANDARD_STORAGE: "local-path", FAST_STORAGE: "ceph-rbd"}),
         ingress_class="nginx",

@@ -16,7 +16,8 @@ from decimal import Decimal
 from typing import Any
 
 from hybridfed.api.conditions import format_time, set_condition
-from hybridfed.api.member import MEMBER_REACHABLE, MEMBER_READY
+from hybridfed.api.kinds import MANAGED_BY, MANAGED_BY_LABEL
+from hybridfed.api.member import MEMBER_REACHABLE, MEMBER_READY, PROVIDERS
 from hybridfed.drivers.quantity import add_quantities, format_quantities, sum_quantities
 from hybridfed.members.client import ApiError, KubeClient
 
@@ -36,6 +37,23 @@ _PAGE = 500
 _MAX_MESSAGE = 1024
 
 Detect = Callable[[Sequence[Mapping[str, Any]]], str | None]
+#: A warning condition on a MemberCluster, present (status True) only while spec.provider contradicts
+#: what the nodes look like; absent otherwise, so healthy clusters carry only Ready and Reachable.
+PROVIDER_MISMATCH = "ProviderMismatch"
+
+
+def provider_mismatch(declared: str, detected: str | None) -> str | None:
+    """The warning to show when the declared provider contradicts the detected one, else None.
+
+    Nothing to say when nothing was detected (plain or kwok nodes, no nodes) or when ``declared`` is not
+    a provider detection knows (a third-party driver's name). A contradiction is a warning, not an
+    error: node facts can mislead (a cloud VM racked in the IDC), and ``spec.provider`` still decides
+    which driver translates.
+    """
+    if detected is None or declared == detected or declared not in PROVIDERS:
+        return None
+    return (f"spec.provider is {declared}, but the nodes look like {detected} (providerID and labels); "
+            f"translation follows spec.provider: set it to {detected} if the nodes are right")
 
 
 # ---- discovery -------------------------------------------------------------------------------------
@@ -194,6 +212,12 @@ class ProbeResult:
         conditions = set_condition(conditions, MEMBER_READY, ready, reason, message, now=now)
         conditions = set_condition(conditions, MEMBER_REACHABLE, True, "Probed",
                                    f"the API server answered (Kubernetes {self.kubernetes_version})", now=now)
+        mismatch = provider_mismatch(self.provider, self.detected_provider)
+        if mismatch is not None:
+            conditions = set_condition(conditions, PROVIDER_MISMATCH, True, "DetectedOtherProvider", mismatch,
+                                       now=now)
+        else:
+            conditions = [c for c in conditions if c.get("type") != PROVIDER_MISMATCH]
         return {
             "conditions": conditions,
             "kubernetesVersion": self.kubernetes_version,
@@ -213,12 +237,16 @@ def build_probe_result(*, provider: str, kubernetes_version: str, api_resources:
 
     ``capacity`` and ``allocatable`` are over all nodes. ``available`` is over the nodes that can take
     pods now (Ready and not cordoned), minus what the pods bound to them request, never below zero:
-    that is what placement can still count on.
+    that is what placement can still count on. Pods hybridfed placed (labelled managed-by hybridfed) are
+    not subtracted: the operator accounts for its own placements from its decisions, which never lag.
     """
     usable = {n["metadata"]["name"] for n in nodes
               if node_ready(n) and not (n.get("spec") or {}).get("unschedulable")}
     requested: dict[str, Decimal] = {}
     for pod in pods:
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        if labels.get(MANAGED_BY_LABEL) == MANAGED_BY:
+            continue
         if (pod.get("spec") or {}).get("nodeName") in usable:
             for resource, value in pod_requests(pod).items():
                 requested[resource] = requested.get(resource, Decimal(0)) + value

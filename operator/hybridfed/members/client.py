@@ -21,6 +21,8 @@ from typing import Any
 import aiohttp
 import yaml
 
+from hybridfed import metrics
+
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 MERGE_CONTENT_TYPE = "application/merge-patch+json"
 FIELD_MANAGER = "hybridfed"
@@ -227,12 +229,15 @@ class KubeClient:
         headers = {"Content-Type": content_type}
         if accept:
             headers["Accept"] = accept
+        timer = metrics.RequestTimer(self.name, method, content_type)
+        session = self.session
         try:
-            async with self.session.request(
+            async with session.request(
                 method, path, params=params, data=data, headers=headers,
                 timeout=aiohttp.ClientTimeout(total=timeout) if timeout else None,
             ) as resp:
                 text = await resp.text()
+                timer.done(resp.status)
                 if resp.status >= 400:
                     try:
                         status = json.loads(text)
@@ -241,6 +246,9 @@ class KubeClient:
                         raise ApiError(resp.status, resp.reason or "", text[:300], self.name) from None
                 return json.loads(text) if text else None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            timer.done(0)
+            if session.closed and self._session is session:
+                self._session = None  # a closed pool is never reused: the next request opens a new one
             raise ApiError(0, "Unreachable", f"{type(exc).__name__}: {exc}", self.name) from exc
 
     # ---- typed helpers ---------------------------------------------------------------------
@@ -316,10 +324,12 @@ class KubeClient:
         await self.limiter.acquire()
         self.requests += 1
         query = {**params, "watch": "true", "allowWatchBookmarks": "true", "timeoutSeconds": str(timeout_seconds)}
+        timer = metrics.RequestTimer(self.name, "WATCH")
         try:
             async with self.session.get(path, params=query,
                                         timeout=aiohttp.ClientTimeout(total=None, sock_read=timeout_seconds + 30,
                                                                       sock_connect=5)) as resp:
+                timer.done(resp.status)
                 if resp.status >= 400:
                     text = await resp.text()
                     raise ApiError(resp.status, "WatchFailed", text[:300], self.name)
@@ -327,4 +337,5 @@ class KubeClient:
                     if line.strip():
                         yield json.loads(line)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            timer.done(0)  # a no-op when the stream had opened: a broken stream is not a second request
             raise ApiError(0, "Unreachable", f"{type(exc).__name__}: {exc}", self.name) from exc

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ class MemberRegistry:
     watch_sync_timeout: float = 10.0
     members: dict[str, Member] = field(default_factory=dict)
     watchers: dict[WatchKey, Watcher] = field(default_factory=dict)
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     clock: Callable[[], float] = time.monotonic
 
     # ---- membership --------------------------------------------------------------------------
@@ -100,20 +102,32 @@ class MemberRegistry:
             if member.client:
                 await member.client.close()
 
-    def facts(self, toleration_seconds: float) -> list[ClusterFacts]:
+    def facts(self, toleration_for: Callable[[Mapping[str, Any]], float],
+              price_for: Callable[[Mapping[str, Any]], float | None] | None = None) -> list[ClusterFacts]:
         """Facts for scheduling. A member counts as not ready only after it has been NotReady for
-        longer than the federated object's toleration, so short blips never move replicas."""
+        longer than its toleration, so short blips never move replicas."""
         now = self.clock()
         out = []
         for m in sorted(self.members.values(), key=lambda m: m.name):
-            gone = m.not_ready_since is not None and now - m.not_ready_since >= toleration_seconds
+            gone = m.not_ready_since is not None and now - m.not_ready_since >= toleration_for(m.body)
             never_probed = not (m.body.get("status") or {}).get("conditions")
-            out.append(facts_of(m.body, ready=not gone and not never_probed))
+            facts = facts_of(m.body, ready=not gone and not never_probed)
+            if price_for is not None:
+                facts = dataclasses.replace(facts, price_per_pod=price_for(m.body))
+            out.append(facts)
         return out
 
     # ---- clients -----------------------------------------------------------------------------
     async def client(self, name: str) -> KubeClient:
         """The member's pooled client; (re)connects when its endpoint or secret changed."""
+        async with self._lock(name):
+            return await self._client(name)
+
+    def _lock(self, name: str) -> asyncio.Lock:
+        # One connect at a time per member: two racing connects would close the client the other handed out.
+        return self._locks.setdefault(name, asyncio.Lock())
+
+    async def _client(self, name: str) -> KubeClient:
         member = self.members.get(name)
         if member is None:
             raise ApiError(404, "NotFound", f"no MemberCluster {name!r}", name)
@@ -138,11 +152,14 @@ class MemberRegistry:
         key: WatchKey = (cluster, api_version, kind, namespace)
         watcher = self.watchers.get(key)
         if watcher is None:
-            client = await self.client(cluster)
-            resource = await client.resource(api_version, kind)
-            watcher = Watcher(key, client, resource, self.cache, self.on_change, asyncio.Event())
-            self.watchers[key] = watcher
-            watcher.start()
+            async with self._lock("/".join(key)):  # never two watches for one key
+                watcher = self.watchers.get(key)
+                if watcher is None:
+                    client = await self.client(cluster)
+                    resource = await client.resource(api_version, kind)
+                    watcher = Watcher(key, client, resource, self.cache, self.on_change, asyncio.Event())
+                    self.watchers[key] = watcher
+                    watcher.start()
         if not watcher.synced.is_set():
             try:
                 await asyncio.wait_for(watcher.synced.wait(), self.watch_sync_timeout)

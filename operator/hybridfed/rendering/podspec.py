@@ -37,6 +37,17 @@ def pod_spec_paths(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [node] if path and isinstance(node, dict) else []
 
 
+def pod_templates(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The pod templates (metadata + spec) of a workload manifest; empty for a bare Pod and non-workloads."""
+    path = _POD_SPEC_PATHS.get(str(manifest.get("kind")))
+    if not path or len(path) < 2:
+        return []
+    node: Any = manifest
+    for key in path[:-1]:
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return [node] if isinstance(node, dict) else []
+
+
 def containers(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every init and regular container of every pod spec in ``manifest`` (editable in place)."""
     return [

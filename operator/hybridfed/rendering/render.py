@@ -9,16 +9,13 @@ from typing import Any, Protocol
 import jsonpatch
 import jsonpointer
 
+from hybridfed.api.kinds import MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION
 from hybridfed.rendering.errors import RenderError
 from hybridfed.rendering.hashing import HASH_ANNOTATION, manifest_hash
 from hybridfed.rendering.images import REGISTRY_PATTERN, TAG_PATTERN, rewrite_image
-from hybridfed.rendering.podspec import containers
+from hybridfed.rendering.podspec import containers, pod_templates
 from hybridfed.scheduling.errors import SpecError
 from hybridfed.scheduling.selectors import selector_matches
-
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY = "hybridfed"
-OWNER_ANNOTATION = "hybridfed.io/owner"
 
 # Set by the API server of the host; sent to a member they would be rejected or, for ownerReferences
 # (host UIDs), make the member's garbage collector delete the object.
@@ -134,6 +131,10 @@ def _stamp(manifest: dict[str, Any], namespace: str, owner: str) -> None:
     metadata["namespace"] = namespace
     _object(metadata, "labels")[MANAGED_BY_LABEL] = MANAGED_BY
     _object(metadata, "annotations")[OWNER_ANNOTATION] = owner
+    # Pods carry the mark too, so that a member's probe can tell capacity hybridfed already accounts for
+    # (its own placements, known without probe lag) from what other workloads use.
+    for template in pod_templates(manifest):
+        _object(_object(template, "metadata"), "labels")[MANAGED_BY_LABEL] = MANAGED_BY
 
 
 def _identity(manifest: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,18 +1,32 @@
 """Placement: which member clusters get a federated object and how many replicas each runs.
 
 Pure functions of plain data (the federated object's body as the API server returns it, and
-``ClusterFacts``): no I/O, no kopf, no Kubernetes client.
+``ClusterFacts``): no I/O, no kopf, no Kubernetes client. ``transition`` (moving replicas without
+losing ready ones) and ``waves`` (progressive rollout) are pure too.
 """
 
+from hybridfed.scheduling.capacity import fit, pod_request
 from hybridfed.scheduling.division import DEFAULT_STRATEGY, STRATEGIES, Division, divide_replicas
-from hybridfed.scheduling.eligibility import select_clusters
-from hybridfed.scheduling.errors import PlacementError, SpecError
+from hybridfed.scheduling.eligibility import NOT_READY_REASON, select_clusters
+from hybridfed.scheduling.errors import PlacementError, SpecError, UnschedulableError
 from hybridfed.scheduling.facts import TAINT_EFFECTS, ClusterFacts, Taint
-from hybridfed.scheduling.placement import WEIGHT_ZERO_REASON, Decision, desired_replicas, place
+from hybridfed.scheduling.moves import describe_moves
+from hybridfed.scheduling.placement import (
+    WEIGHT_ZERO_REASON,
+    Decision,
+    desired_replicas,
+    failback_enabled,
+    place,
+)
 from hybridfed.scheduling.selectors import selector_matches, tolerates
+from hybridfed.scheduling.spread import SPREAD_BY, apply_spread, groups_of
+from hybridfed.scheduling.transition import safe_transition
+from hybridfed.scheduling.waves import WavePlan, WaveState, plan_wave, resolve_waves
 
 __all__ = [
     "DEFAULT_STRATEGY",
+    "NOT_READY_REASON",
+    "SPREAD_BY",
     "STRATEGIES",
     "TAINT_EFFECTS",
     "WEIGHT_ZERO_REASON",
@@ -22,9 +36,21 @@ __all__ = [
     "PlacementError",
     "SpecError",
     "Taint",
+    "UnschedulableError",
+    "WavePlan",
+    "WaveState",
+    "apply_spread",
+    "describe_moves",
     "desired_replicas",
     "divide_replicas",
+    "failback_enabled",
+    "fit",
+    "groups_of",
     "place",
+    "plan_wave",
+    "pod_request",
+    "resolve_waves",
+    "safe_transition",
     "select_clusters",
     "selector_matches",
     "tolerates",

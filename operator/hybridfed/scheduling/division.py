@@ -1,14 +1,16 @@
 """Dividing a workload's desired replicas among the eligible clusters (``spec.placement.replicas``).
 
-Every strategy that splits a total (Weighted now; Capacity and Cost later) is built from the same parts:
+Every strategy that splits a total is built from the same parts:
 
-1. a *target*: the ideal integer division from scratch (``_proportional`` for weight-like strategies),
-   honouring ``limits`` (min/max per cluster);
-2. *stable division* (``_stabilize``): when the previous division is known, only the difference is moved,
-   so scaling 10 -> 11 starts one pod instead of reshuffling every cluster.
+1. a *target*: the ideal integer division from scratch, honouring ``limits`` (min/max per cluster):
+   ``_proportional`` for weights (Weighted; Capacity with weight = what fits), ``_tiered`` for an order of
+   preference (Cost: one cluster per tier, cheapest first; Capacity: probed clusters before unprobed ones);
+2. *stable division* (``_settle``): when the previous division is known, only the difference is moved,
+   so scaling 10 -> 11 starts one pod instead of reshuffling every cluster. Cost skips it on purpose: it
+   is recomputed from scratch so that replicas return to the cheap clusters as soon as they have room
+   (unless failback is off: then it keeps what runs too).
 
-Capacity is meant to plug in as weights = free capacity and max = what fits; Cost as a different target
-(cheapest first) reusing ``_stabilize``. Add a function to ``_STRATEGIES`` and the dispatch is done.
+Capacity and Cost learn what fits from ``fits`` (``capacity.fit``), which becomes an extra maximum.
 """
 
 from __future__ import annotations
@@ -40,8 +42,11 @@ class _Request:
     clusters: tuple[str, ...]  # sorted, unique
     weights: Mapping[str, int]  # as written in the spec (validated)
     lower: Mapping[str, int]  # per cluster in ``clusters``
-    upper: Mapping[str, int | None]  # None: unbounded
+    upper: Mapping[str, int | None]  # None: unbounded; for Capacity and Cost also capped by what fits
     previous: Mapping[str, int] | None
+    fits: Mapping[str, int | None]  # per cluster in ``clusters``; None: unknown (not probed yet)
+    prices: Mapping[str, float | None]  # per cluster in ``clusters``; None: unknown
+    failback: bool
 
 
 def divide_replicas(
@@ -51,6 +56,10 @@ def divide_replicas(
     weights: Mapping[str, int],
     limits: Mapping[str, Mapping[str, int]],
     previous: Mapping[str, int] | None = None,
+    *,
+    fits: Mapping[str, int | None] | None = None,
+    prices: Mapping[str, float | None] | None = None,
+    failback: bool = True,
 ) -> Division:
     """Divide ``desired`` replicas among ``eligible`` clusters.
 
@@ -62,41 +71,65 @@ def divide_replicas(
       ties to the larger weight, then to the name in alphabetical order. The total never exceeds
       ``desired``; what the maxima cannot hold is ``unplaced``. When the minima alone exceed ``desired``
       they are granted in order of weight (then name) until ``desired`` runs out.
+    - ``Capacity``: in proportion to what each cluster can still fit (``fits``, see ``capacity.fit``),
+      which is also a maximum next to ``limits.max``: what fits nowhere is ``unplaced``. A cluster whose
+      capacity is unknown (absent from ``fits`` or None: not probed yet) is used last: such clusters share
+      equally what the probed ones cannot hold, without bound; when no cluster is probed this is an even
+      split. A ``limits.min`` above what fits is granted only up to what fits (the rest would be Pending).
+      Every eligible cluster is kept, with 0 when it gets nothing, so that later stable divisions see it.
+    - ``Cost``: the clusters in order of ``prices`` (price per pod; None ranks as most expensive), then
+      name, with clusters of unknown capacity after every probed one; each, after every minimum is
+      granted, is filled up to what fits before the next gets anything: IDC first, bursting to cloud.
+      Computed from scratch (``previous`` is not used unless ``failback`` is False), so replicas move
+      back to a cheaper cluster as soon as it has room again; as the order does not depend on
+      ``desired``, a scale change still only adds to the cheapest clusters with room or removes from
+      the most expensive ones.
 
-    Stable division (Weighted): when ``previous`` (the last division) is given and every eligible cluster
-    with a weight is in it, the previous counts are kept (clamped to the limits) and only the difference
-    to ``desired`` moves: scale-up adds to the clusters furthest below their target share, scale-down
-    removes from the clusters furthest above it. Replicas of clusters that are no longer eligible count
-    as missing and are re-placed that way (failover without reshuffling the rest). Pass ``previous=None``
-    to rebalance from scratch, e.g. after weights or limits changed; a newly eligible weighted cluster
-    that is absent from ``previous`` also triggers a rebalance, so a cluster that joins gets its share
-    (list it with 0 to keep it out until the next scale-up).
+    Stable division (Weighted, Capacity): when ``previous`` (the last division) is given and every
+    eligible cluster that may receive replicas (a weight; room) is in it, the previous counts are kept
+    (clamped to the limits) and only the difference to ``desired`` moves: scale-up adds to the clusters
+    furthest below their target share, scale-down removes from the clusters furthest above it. Replicas
+    of clusters that are no longer eligible count as missing and are re-placed that way (failover
+    without reshuffling the rest). Pass ``previous=None`` to rebalance from scratch, e.g. after weights
+    or limits changed; a cluster absent from ``previous`` also triggers a rebalance, so a cluster that
+    joins, or is Ready again after a failure (failback), gets its share (list it with 0 to keep it out
+    until the next scale-up).
+
+    ``failback=False`` (``spec.failover.failback``) makes every strategy but Duplicated keep what runs:
+    eligible clusters absent from ``previous`` count as listed with 0, and Cost too keeps the previous
+    counts, adding to the cheapest clusters with room and removing from the most expensive first. So
+    running replicas never move to a cluster because it became preferable (Ready again, or cheaper with
+    room); such a cluster gets replicas only when some are added or must move anyway (a failure, a new
+    limit, no longer fitting), or after a rebalance (``previous=None``).
 
     ``Division.replicas`` has an entry for every cluster that should hold the workload: under Weighted a
     cluster with weight 0 that gets no replicas is left out, while a weighted cluster that rounds to 0
     stays in with 0 (it keeps its object, which avoids churn when the count changes again).
 
     Raises ``PlacementError`` (a ``ValueError``) naming ``spec.placement.replicas.strategy`` for an
-    unknown or not yet implemented strategy, and naming the field for bad weights, limits or replicas.
+    unknown strategy, and naming the field for bad weights, limits or replicas.
     """
     require_count(desired, "spec.template.spec.replicas")
     check_strategy(strategy)
-    _check_weights(weights)
+    check_weights(weights)
     clusters = tuple(sorted(set(eligible)))
     lower, upper = _bounds(clusters, limits)
-    return _STRATEGIES[strategy](_Request(desired, clusters, weights, lower, upper, previous))
+    room = {c: (fits or {}).get(c) for c in clusters}
+    if previous is not None and not failback:
+        previous = {**dict.fromkeys(clusters, 0), **previous}
+    if strategy in CAPACITY_AWARE:
+        # What does not fit is not placed, whatever the limits say: it would only be Pending.
+        upper = {c: _min_bound(upper[c], room[c]) for c in clusters}
+        lower = {c: _clamp(lower[c], 0, upper[c]) for c in clusters}
+    price = {c: (prices or {}).get(c) for c in clusters}
+    return _STRATEGIES[strategy](_Request(desired, clusters, weights, lower, upper, previous, room, price, failback))
 
 
 def check_strategy(strategy: str) -> None:
-    """Raise ``PlacementError`` unless ``strategy`` is implemented (also for kinds without replicas)."""
+    """Raise ``PlacementError`` unless ``strategy`` is known (also for kinds without replicas)."""
     if strategy not in _STRATEGIES:
-        raise PlacementError(f"{FIELD}.strategy", _unknown_strategy_message(strategy))
-
-
-def _unknown_strategy_message(strategy: str) -> str:
-    if strategy in STRATEGIES:
-        return f"strategy {strategy} is not implemented yet; use one of {', '.join(_STRATEGIES)}"
-    return f"unknown strategy {strategy!r}; expected one of {', '.join(_STRATEGIES)}"
+        expected = ", ".join(STRATEGIES)
+        raise PlacementError(f"{FIELD}.strategy", f"unknown strategy {strategy!r}; expected one of {expected}")
 
 
 def require_count(value: Any, field: str) -> int:
@@ -106,7 +139,8 @@ def require_count(value: Any, field: str) -> int:
     return value
 
 
-def _check_weights(weights: Mapping[str, int]) -> None:
+def check_weights(weights: Mapping[str, int]) -> None:
+    """Raise ``PlacementError`` naming the weight unless every weight is a non-negative int."""
     for name, weight in weights.items():
         require_count(weight, f"{FIELD}.weights.{name}")
 
@@ -132,6 +166,13 @@ def _clamp(value: int, low: int, high: int | None) -> int:
     return max(low, value if high is None else min(value, high))
 
 
+def _min_bound(a: int | None, b: int | None) -> int | None:
+    """The tighter of two optional maxima (None: unbounded)."""
+    if a is None:
+        return b
+    return a if b is None else min(a, b)
+
+
 def _duplicated(req: _Request) -> Division:
     replicas = {c: _clamp(req.desired, 0, req.upper[c]) for c in req.clusters}
     return Division(replicas, 0 if req.clusters else req.desired)
@@ -147,12 +188,79 @@ def _weighted(req: _Request) -> Division:
 
 def _divide_proportionally(req: _Request, weights: Mapping[str, int]) -> Division:
     """Target division for ``weights``, made stable against ``req.previous``; drops idle weight-0 clusters."""
-    target = _proportional(req.desired, weights, req.lower, req.upper)
-    result = target
-    if req.previous is not None and all(c in req.previous for c in req.clusters if weights[c] > 0):
-        result = _stabilize(req, weights, target)
+    result = _settle(req, weights, _proportional(req.desired, weights, req.lower, req.upper))
     replicas = {c: n for c, n in result.replicas.items() if n > 0 or weights[c] > 0}
     return Division(replicas, result.unplaced)
+
+
+def _capacity(req: _Request) -> Division:
+    probed = {c: f for c, f in req.fits.items() if f is not None}
+    unprobed = {c: 1 for c, f in req.fits.items() if f is None}
+    target = _tiered(req.desired, [probed, unprobed], req.lower, req.upper)
+    # Any cluster with room may grow during a stable scale-up; a full one may not.
+    growable = {c: 0 if req.upper[c] == 0 else 1 for c in req.clusters}
+    return _settle(req, growable, target)
+
+
+def _cost(req: _Request) -> Division:
+    order = sorted(req.clusters, key=lambda c: cost_rank(c, req.fits[c], req.prices[c]))
+    tiers = [{c: 1} for c in order]
+    if req.failback or req.previous is None:
+        return _tiered(req.desired, tiers, req.lower, req.upper)
+    # Keep what runs: fill the difference in cost order, or take it from the most expensive first.
+    base = {c: _clamp(req.previous.get(c, 0), req.lower[c], req.upper[c]) for c in req.clusters}
+    surplus = sum(base.values()) - req.desired
+    if surplus <= 0:
+        return _tiered(req.desired, tiers, base, req.upper)
+    for c in reversed(order):
+        cut = min(surplus, base[c] - req.lower[c])
+        base[c] -= cut
+        surplus -= cut
+    if surplus:  # the minima alone exceed desired: only their priority order applies
+        return _tiered(req.desired, tiers, req.lower, req.upper)
+    return Division(base, 0)
+
+
+def cost_rank(cluster: str, fits: int | None, price: float | None) -> tuple[bool, bool, float, str]:
+    """Cost's order (smallest first): probed before unprobed, then price per pod (unknown last), then name."""
+    return fits is None, price is None, price or 0.0, cluster
+
+
+def _tiered(
+    desired: int, tiers: Sequence[Mapping[str, int]], lower: Mapping[str, int], upper: Mapping[str, int | None]
+) -> Division:
+    """Fill ``tiers`` (weight maps, most preferred first) in turn; a tier only gets what those before it
+    could not hold, divided by its weights. Every minimum is granted before any tier fills, and when the
+    minima alone exceed ``desired`` they are granted in tier order, then by weight, then by name."""
+    order = [c for tier in tiers for c in sorted(tier, key=lambda n: (-tier[n], n))]
+    floor = sum(lower[c] for c in order)
+    if desired < floor:
+        replicas: dict[str, int] = {}
+        left = desired
+        for c in order:
+            replicas[c] = min(lower[c], left)
+            left -= replicas[c]
+        return Division(dict(sorted(replicas.items())), 0)
+    replicas = {}
+    left = desired - floor
+    for tier in tiers:
+        tier_lower = {c: lower[c] for c in tier}
+        if not left:  # nothing left to fill: the rest hold their minima (and Cost stays linear in the fleet)
+            replicas.update(tier_lower)
+            continue
+        share = _proportional(left + sum(tier_lower.values()), tier, tier_lower, {c: upper[c] for c in tier})
+        replicas.update(share.replicas)
+        left = share.unplaced
+    return Division(dict(sorted(replicas.items())), left)
+
+
+def _settle(req: _Request, growable: Mapping[str, int], target: Division) -> Division:
+    """``target``, or, when ``req.previous`` lists every cluster that may grow, the previous division
+    moved toward it (``_stabilize``). A growable cluster missing from ``previous`` (new, or Ready again
+    after a failure) means a rebalance to the target: that is how it gets its share."""
+    if req.previous is not None and all(c in req.previous for c in req.clusters if growable[c] > 0):
+        return _stabilize(req, growable, target)
+    return target
 
 
 def _proportional(
@@ -287,4 +395,8 @@ def _raise_toward(
 _STRATEGIES: dict[str, Callable[[_Request], Division]] = {
     "Duplicated": _duplicated,
     "Weighted": _weighted,
+    "Capacity": _capacity,
+    "Cost": _cost,
 }
+#: Strategies that read ``fits``: what does not fit a cluster is not placed there.
+CAPACITY_AWARE = frozenset({"Capacity", "Cost"})

@@ -8,6 +8,9 @@ from typing import Any
 from hybridfed.scheduling.facts import ClusterFacts
 from hybridfed.scheduling.selectors import selector_matches, tolerates
 
+#: The exclusion reason of a cluster that is not Ready: failover moves its replicas elsewhere.
+NOT_READY_REASON = "NotReady"
+
 
 def select_clusters(
     placement: Mapping[str, Any], clusters: Sequence[ClusterFacts]
@@ -58,5 +61,5 @@ def _exclusion_reason(
         if not tolerates(tolerations, taint):
             return f"taint {taint} not tolerated"
     if not cluster.ready:
-        return "NotReady"
+        return NOT_READY_REASON
     return None

@@ -18,3 +18,11 @@ class SpecError(ValueError):
 
 class PlacementError(SpecError):
     """The placement (cluster selection or replica division) cannot be computed."""
+
+
+class UnschedulableError(PlacementError):
+    """The spec is valid but the fleet cannot satisfy it now (too few groups for ``spread.minGroups``).
+
+    Raised rather than returned as an empty decision so that a caller that only knows ``SpecError``
+    leaves the running placement untouched: losing a region must never delete the object everywhere.
+    """

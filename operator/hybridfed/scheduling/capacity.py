@@ -1,0 +1,60 @@
+"""How many more pods of a workload a member cluster can take (``Capacity`` and ``Cost`` strategies).
+
+A pod's requests are counted the way the member's scheduler counts them (``drivers.probe.pod_requests``,
+the same function that computes ``MemberCluster.status.available``), so that what placement expects to
+fit and what the probe reports as free are measured with one ruler.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from hybridfed.drivers.probe import pod_requests
+from hybridfed.drivers.quantity import QuantityError
+from hybridfed.scheduling.errors import PlacementError
+
+POD_SPEC_FIELD = "spec.template.spec.template.spec"
+
+
+def pod_request(template: Mapping[str, Any] | None) -> dict[str, Decimal]:
+    """What one replica of a workload template requests: ``cpu`` (cores), ``memory`` (bytes), ``pods`` (1).
+
+    Read from the pod template (``spec.template.spec`` of the Deployment, StatefulSet, ... template):
+    app containers plus sidecars, or the init phase's peak if larger, plus overhead. A pod without requests
+    counts as one pod slot only. Raises ``PlacementError`` naming the pod spec for a malformed quantity.
+    """
+    spec = (template or {}).get("spec") or {}
+    pod_spec = (spec.get("template") or {}).get("spec") or {}
+    try:
+        return pod_requests({"spec": pod_spec})
+    except (QuantityError, TypeError, AttributeError) as exc:
+        raise PlacementError(POD_SPEC_FIELD, f"bad resource requests: {exc}") from None
+
+
+def fit(available: Mapping[str, float], request: Mapping[str, Decimal], running: int = 0) -> int | None:
+    """How many replicas a cluster can hold: the new pods that fit in ``available``, plus ``running``.
+
+    ``available`` (``MemberCluster.status.available``) already has this object's own pods subtracted, so
+    the replicas it runs there are added back; otherwise a cluster it filled would look full and the
+    replicas would move away, then back once they had left. Only the resources that both the pod requests
+    and the cluster reports are counted: the member's own scheduler has the last word on the rest.
+    None when ``available`` is empty (not probed yet): unknown, which strategies treat as unbounded.
+    """
+    if not available:
+        return None
+    counts = [
+        math.floor(_exact(available[resource]) / amount)
+        for resource, amount in request.items()
+        if amount > 0 and resource in available
+    ]
+    if not counts:  # nothing the cluster reports is requested (it reports no pods): as unknown
+        return None
+    return max(0, min(counts)) + running
+
+
+def _exact(value: float) -> Decimal:
+    # Through str, so that 3.9 cores / 100m is 39 and not 38.99999...
+    return Decimal(str(value))
