@@ -81,6 +81,13 @@ class MemberClusterSpec(ApiModel):
     """How to reach a member cluster and what it is."""
 
     provider: Provider = Field(description="Where the cluster runs; picks the driver.")
+    driver: str | None = Field(
+        default=None,
+        max_length=63,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="Driver to use: a built-in provider name or a plugin from the hybridfed.drivers entry point "
+        "group; defaults to spec.provider.",
+    )
     region: str | None = Field(
         default=None, max_length=MAX_LABEL_VALUE, description="Region, e.g. ap-guangzhou."
     )

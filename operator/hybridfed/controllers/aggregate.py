@@ -129,7 +129,8 @@ def aggregate(
     else:
         if outcomes:
             placed = ", ".join(f"{o.name}={o.desired_replicas}" if workload else o.name for o in outcomes)
-            cond(SCHEDULED, True, "Scheduled", f"placed on {placed}")
+            left_out = "; ".join(f"{k}: {v}" for k, v in excluded.items())
+            cond(SCHEDULED, True, "Scheduled", f"placed on {placed}" + (f"; excluded {left_out}" if left_out else ""))
         else:
             why = "; ".join(f"{k}: {v}" for k, v in excluded.items()) or "no member clusters"
             cond(SCHEDULED, False, "NoEligibleClusters", why)

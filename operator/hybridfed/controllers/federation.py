@@ -175,6 +175,17 @@ class FederationController:
         return {f.name: dataclasses.replace(f, available=progress.subtract(f.available, reserved.get(f.name)))
                 if f.available else f for f in facts}
 
+    def _api_unavailable(self, facts: Mapping[str, ClusterFacts], manifest: dict[str, Any]) -> dict[str, str]:
+        """Members that serve the template's kind in no version we can convert to without loss."""
+        assert self.registry is not None
+        out = {}
+        for name in facts:
+            member = self.registry.members.get(name)
+            error = driver_member.api_unavailable(member.body, manifest) if member else None
+            if error is not None:
+                out[name] = f"{error.reason}: {error.message}"
+        return out
+
     def _reserved(self, exclude: Key) -> dict[str, dict[str, float]]:
         """What the other federated workloads' placements request on each member.
 
@@ -221,6 +232,9 @@ class FederationController:
             owned = [(k, o) for k, o in self.cache.owned_by(owner) if k[1:3] == (target.api_version, target.kind)]
             running, ready = progress.live_counts(owned)
             facts = self._facts(body)
+            unavailable = self._api_unavailable(facts, {**(spec.get("template") or {}),
+                                                        "apiVersion": target.api_version, "kind": target.kind})
+            facts = {name: f for name, f in facts.items() if name not in unavailable}
             digest = _digest(spec.get("placement") or {})
             previous = None
             if self._placement_digest.get(key) == digest:
@@ -240,6 +254,7 @@ class FederationController:
         except ValueError as exc:
             return await self._write_status(body, aggregate(body, [], {}, 0, now, ("InvalidSpec", str(exc))))
         self._placement_digest[key] = digest
+        decision = dataclasses.replace(decision, excluded=dict(sorted({**decision.excluded, **unavailable}.items())))
 
         interim = progress.interim_replicas(decision, running, ready)
         rendered: dict[str, dict[str, Any] | RenderError] = {}

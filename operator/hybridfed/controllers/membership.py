@@ -72,12 +72,13 @@ class MembershipController:
     async def probe_once(self, member: Member) -> None:
         now = datetime.now(UTC)
         previous: dict[str, Any] = member.body.get("status") or {}
-        driver = drivers.get((member.body.get("spec") or {}).get("provider", "generic"))
+        spec = member.body.get("spec") or {}
         try:
+            driver = drivers.driver_for(member.body)
             client = await self.registry.client(member.name)
-            result = await asyncio.wait_for(driver.probe(client), self.probe_timeout)
+            result = await asyncio.wait_for(driver.probe(client, provider=spec.get("provider")), self.probe_timeout)
             status = result.to_status(previous, now)
-        except (ApiError, CredentialsError, TimeoutError) as exc:
+        except (ApiError, CredentialsError, TimeoutError, ValueError) as exc:
             message = exc.message if isinstance(exc, ApiError) else (str(exc) or "probe timed out")
             status = drivers.unreachable_status(previous, message, now)
         await self._write_status(member, status)

@@ -84,8 +84,10 @@ class MemberRegistry:
             changed = True
         else:
             before = facts_of(member.body, ready=member.ready)
+            old_spec = member.body.get("spec")
             member.body = body
-            changed = before != facts_of(body, ready=member.ready)
+            # Translation, driver and cost changes alter what is rendered or where it is cheapest.
+            changed = before != facts_of(body, ready=member.ready) or old_spec != body.get("spec")
         if member.ready:
             member.not_ready_since = None
         elif member.not_ready_since is None:
