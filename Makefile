@@ -43,3 +43,16 @@ test: tools venv lint
 
 clean: down
 	rm -rf bin $(VENV)
+
+# Benchmarks (figures, not timed tests; docs/performance.md). Each runs on its own fleet (.hybridfed/bench,
+# ports 19400+) and takes it down at the end. `make bench SMOKE=1` runs the small sizes.
+.PHONY: bench
+BENCH_ARGS := $(if $(SMOKE),--smoke,)
+bench: tools venv
+	$(BIN)/pip install -q -r bench/requirements.txt
+	$(BIN)/ruff check bench
+	$(BIN)/mypy bench
+	$(BIN)/python -m bench.scheduling $(BENCH_ARGS)
+	$(BIN)/python -m bench.propagation --profile $(BENCH_ARGS)
+	$(BIN)/python -m bench.memory $(BENCH_ARGS)
+	$(BIN)/python -m bench.failover $(BENCH_ARGS)

@@ -40,6 +40,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 BENCH_STATE_DIR = BENCH_DIR.parent / ".hybridfed" / "bench"
 BENCH_BASE_PORT = 19400
 RESULTS_DIR = BENCH_DIR / "results"
+PROFILES_DIR = BENCH_DIR.parent / ".hybridfed" / "bench-profiles"  # raw stacks: large, git-ignored
 RUN_LABEL = "bench.hybridfed.io/run"  # every bench object carries it; the bench's watches select it
 OPERATOR_QPS = 100.0  # the operator's defaults (`hybridfed operator --help`)
 OPERATOR_BURST = 200

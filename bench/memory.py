@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import time
 from typing import Any
 
@@ -96,16 +97,21 @@ def main(argv: list[str] | None = None) -> int:
     notes = [common.FULL_MEMBERS_NOTE] if args.members > 3 else []
     with common.BenchFleet(common.member_specs(args.members), args) as bench:
         figures = asyncio.run(run(args, bench, steps))
-    last = figures["steps"][-1]
+    steps_out = figures["steps"]
+    for prev, row in itertools.pairwise(steps_out):
+        grown, added = (row["rss_mib"] or 0) - (prev["rss_mib"] or 0), row["objects"] - prev["objects"]
+        if row["rss_mib"] is not None and prev["rss_mib"] is not None and added > 0:
+            row["kib_per_object"] = round(1024 * grown / added, 1)
+    last = steps_out[-1]
     figures["target_mib"] = TARGET_MIB
     figures["rss_mib_at_largest"] = last["rss_mib"]
     figures["meets_target"] = (last["rss_mib"] is not None and last["rss_mib"] < TARGET_MIB
                                if last["objects"] >= 10000 else None)
     print()
     print(common.format_table(
-        ["objects", "RSS MiB", "peak MiB", "converge s", "placed/s", "op CPU s"],
-        [[r["objects"], r["rss_mib"], r["peak_rss_mib"], r.get("seconds_to_converge"), r.get("placements_per_s"),
-          r.get("operator_cpu_s")] for r in figures["steps"]]))
+        ["objects", "RSS MiB", "peak MiB", "KiB/object", "converge s", "placed/s", "op CPU s"],
+        [[r["objects"], r["rss_mib"], r["peak_rss_mib"], r.get("kib_per_object"), r.get("seconds_to_converge"),
+          r.get("placements_per_s"), r.get("operator_cpu_s")] for r in steps_out]))
     print(f"\ntarget: < {TARGET_MIB} MiB at 10,000 objects with 3 members")
     params = common.params_of(args)
     params["steps"] = steps

@@ -259,7 +259,7 @@ async def run(ctx: Ctx) -> dict[str, Any]:
             if profiling:
                 pid = ctx.bench.operator_pid
                 assert pid is not None, "the operator is not running"
-                spy = common.PySpy(pid, common.RESULTS_DIR / f"propagation-profile{'-smoke' if args.smoke else ''}.txt",
+                spy = common.PySpy(pid, common.PROFILES_DIR / f"propagation{'-smoke' if args.smoke else ''}.collapsed",
                                    args.profile_rate)
                 spy.start()
             for step, rev, gen in (("create", "1", "1"), ("update", "2", "2")):
@@ -278,7 +278,7 @@ async def run(ctx: Ctx) -> dict[str, Any]:
                 stack = spy.stop()
                 if stack is not None:
                     profile = common.profile_report(stack, args.profile_top)
-                    profile["collapsed_stacks"] = str(spy.out.relative_to(common.RESULTS_DIR.parent.parent))
+                    profile["collapsed_stacks"] = str(spy.out.relative_to(common.BENCH_DIR.parent))
         extra: dict[str, Phase] = {}
         if args.trickle:
             for raw in (True, False):

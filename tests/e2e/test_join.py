@@ -165,8 +165,18 @@ def test_secrets_are_granted_one_namespace_at_a_time(kubectl: Kubectl, joined: d
             secrets = await client.resource("v1", "Secret")
             await client.ensure_namespace(tenant)
             await client.apply(rbac, access.namespace_secret_access(tenant))
-            await client.apply(secrets, {"apiVersion": "v1", "kind": "Secret",
-                                         "metadata": {"name": "db", "namespace": tenant}, "stringData": {"k": "v"}})
+            secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": tenant},
+                      "stringData": {"k": "v"}}
+            # A new RoleBinding reaches the API server's RBAC cache a moment later (as for the operator,
+            # which retries a failed write): allow it a few seconds.
+            for attempt in range(20):
+                try:
+                    await client.apply(secrets, secret)
+                    break
+                except ApiError as exc:
+                    if exc.status != 403 or attempt == 19:
+                        raise
+                    await asyncio.sleep(0.25)
             # The operator's own check refuses kube-system; the member's admission policy does too.
             sneaky = copy.deepcopy(access.namespace_secret_access(tenant))
             sneaky["metadata"]["namespace"] = "kube-system"

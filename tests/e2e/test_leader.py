@@ -23,7 +23,7 @@ def two_operators(federation: Operator, fleet: fleet_mod.Fleet, kubectl: Kubectl
     federation.stop()
     kubectl("hub", "create", "namespace", NS, check=False)
     argv = [bootstrap.hybridfed_command(), "operator", "--kubeconfig", str(fleet.kubeconfig), "--context", "hub",
-            "--probe-interval", "2", "--leader-elect"]
+            "--probe-interval", "2", "--leader-elect", "--metrics-port", "0"]
     try:
         for name in REPLICAS:
             fleet.spawn("hub", name, argv)

@@ -367,25 +367,8 @@ def test_reconcile_lines_name_object_clusters_and_duration_and_never_the_secret(
         assert leaked not in _get(operator_metrics).decode()
 
 
-def _replace_pods_left_not_ready(kubectl: Kubectl, cluster: str) -> list[str]:
-    """Delete the running pods of `cluster` whose Ready condition is not True, so their controllers replace them.
-
-    An API server outage longer than the node monitor grace period makes the member's node controller mark
-    its pods NotReady. A real kubelet marks them Ready again; the fleet's KWOK stages only ever make Pending
-    pods Ready, so without this the member's workloads (the other suites' too) would stay unavailable.
-    """
-    pods = json.loads(kubectl(cluster, "get", "pods", "-A", "-o", "json").stdout)["items"]
-    stuck = [p["metadata"] for p in pods
-             if (p.get("status") or {}).get("phase") == "Running" and not any(
-                 c.get("type") == "Ready" and c.get("status") == "True"
-                 for c in (p.get("status") or {}).get("conditions") or ())]
-    for meta in stuck:
-        kubectl(cluster, "-n", meta["namespace"], "delete", "pod", meta["name"], "--wait=false", check=False)
-    return [f"{m['namespace']}/{m['name']}" for m in stuck]
-
-
 def test_stopping_a_member_fires_member_cluster_not_ready(scenario: Prometheus, fleet: fleet_mod.Fleet,
-                                                          kubectl: Kubectl, record_property: Any) -> None:
+                                                          record_property: Any) -> None:
     state = fleet.load()
     assert state is not None
     firing = 'ALERTS{alertname="MemberClusterNotReady", alertstate="firing", cluster="eks-sg"}'
@@ -407,9 +390,6 @@ def test_stopping_a_member_fires_member_cluster_not_ready(scenario: Prometheus, 
     finally:
         fleet.start_cluster(state.cluster("eks-sg"))
         record_property("member_outage_seconds", round(time.monotonic() - stopped, 1))
-        replaced = _replace_pods_left_not_ready(kubectl, "eks-sg")
-        if replaced:
-            print(f"\nreplaced pods the outage left NotReady on eks-sg: {replaced}")
     ready = 'hybridfed_member_ready{cluster="eks-sg"} == 1'
     wait_for("eks-sg Ready again in Prometheus", lambda: scenario.query(ready), timeout=120)
     wait_for("MemberClusterNotReady to resolve", lambda: not scenario.query(firing), timeout=30)

@@ -289,7 +289,9 @@ class FederationController:
         status = aggregate(body, outcomes, decision.excluded, decision.unplaced, now,
                            target=decision.clusters, halted=step.halted)
         status["failover"] = records
-        if step.status is not None:
+        if step.status is None:
+            metrics.finish_rollout(key)
+        else:
             status["rollout"] = step.status
             status["currentWave"] = step.status["wave"]
             status["waveDisplay"] = step.display
