@@ -344,10 +344,10 @@ class FederationController:
                 if isinstance(created, str):
                     return ClusterOutcome(cluster, replicas, None, False, created)
                 if created is not None:
-                    self.cache.put(okey, created)
+                    self.cache.put_response(okey, created)
                     return ClusterOutcome(cluster, replicas, created, True)
             applied = await client.apply(resource, manifest)
-            self.cache.put(okey, applied)
+            self.cache.put_response(okey, applied)
             return ClusterOutcome(cluster, replicas, applied, True)
         except (ApiError, CredentialsError) as exc:
             if isinstance(exc, ApiError) and exc.status == 401:

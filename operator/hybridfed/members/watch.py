@@ -60,6 +60,20 @@ class LiveCache:
             self.by_owner[owner].add(key)
         return owner
 
+    def put_response(self, key: ObjectKey, obj: dict[str, Any]) -> None:
+        """Record what a write returned, unless the watch already delivered something newer.
+
+        A write's response can reach us after the watch events that followed it (a Deployment's status
+        moves on within milliseconds); letting the older response win would freeze a stale status.
+        """
+        old = self.objects.get(key)
+        if old is not None:
+            old_rv = str(old.get("metadata", {}).get("resourceVersion", ""))
+            new_rv = str(obj.get("metadata", {}).get("resourceVersion", ""))
+            if old_rv.isdigit() and new_rv.isdigit() and int(old_rv) >= int(new_rv):
+                return
+        self.put(key, obj)
+
     def remove(self, key: ObjectKey) -> str | None:
         old = self.objects.pop(key, None)
         if old is None:
