@@ -85,13 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     common.add_common_args(parser)
     parser.add_argument("--members", type=int, default=3)
     parser.add_argument("--steps", default=None,
-                        help="comma-separated object counts (default 0,1000,5000,10000; smoke 0,100,200)")
+                        help="comma-separated object counts (default 0,1000,5000,10000; smoke 0,200,500)")
     parser.add_argument("--settle", type=float, default=None, help="seconds before reading RSS (default 10; smoke 3)")
     parser.add_argument("--payload-bytes", type=int, default=256)
     parser.add_argument("--create-concurrency", type=int, default=32)
     args = parser.parse_args(argv)
     smoke = bool(args.smoke)
-    steps = sorted({int(x) for x in (args.steps or ("0,100,200" if smoke else "0,1000,5000,10000")).split(",")})
+    steps = sorted({int(x) for x in (args.steps or ("0,200,500" if smoke else "0,1000,5000,10000")).split(",")})
     args.settle = args.settle if args.settle is not None else (3.0 if smoke else 10.0)
     machine, started = common.machine_info(), common.utc_now()
     notes = [common.FULL_MEMBERS_NOTE] if args.members > 3 else []
