@@ -7,6 +7,7 @@ started by `make demo`. HYBRIDFED_E2E_KEEP=1 leaves it running for the next run
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -79,6 +80,17 @@ class Operator:
 
     def stop(self) -> None:
         self.fleet.stop_component("hub", bootstrap.OPERATOR)
+
+
+def get_json(kubectl: Kubectl, cluster: str, *args: str) -> dict[str, Any] | None:
+    """`kubectl get ... -o json` as a dict; None when the object does not exist."""
+    result = kubectl(cluster, "get", *args, "-o", "json", check=False)
+    if result.returncode != 0:
+        if "NotFound" in result.stderr or "not found" in result.stderr:
+            return None
+        raise AssertionError(result.stderr)
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 60, interval: float = 0.3) -> Any:

@@ -12,7 +12,7 @@ import pytest
 
 from hybridfed.dev import fleet as fleet_mod
 
-from .conftest import Kubectl, Operator, wait_for
+from .conftest import Kubectl, Operator, get_json, wait_for
 
 MEMBERS = ("idc-bj", "tke-gz", "eks-sg")
 NS = "fed-e2e"
@@ -34,16 +34,6 @@ def deployment_template(replicas: int, image: str = "nginx:1.27", app: str = "we
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": app}},
                      "template": {"metadata": {"labels": {"app": app}},
                                   "spec": {"containers": [{"name": "app", "image": image}]}}}}
-
-
-def get_json(kubectl: Kubectl, cluster: str, *args: str) -> dict[str, Any] | None:
-    result = kubectl(cluster, "get", *args, "-o", "json", check=False)
-    if result.returncode != 0:
-        if "NotFound" in result.stderr or "not found" in result.stderr:
-            return None
-        raise AssertionError(result.stderr)
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
 
 
 def apply(kubectl: Kubectl, obj: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ import yaml
 from hybridfed.dev import bootstrap
 from hybridfed.dev import fleet as fleet_mod
 
-from .conftest import Kubectl, Operator, wait_for
+from .conftest import Kubectl, Operator, get_json, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "manifests" / "charts" / "hybridfed"
@@ -51,16 +51,6 @@ def helm(fleet: fleet_mod.Fleet, *args: str, check: bool = True,
     if check and result.returncode != 0:
         raise AssertionError(f"helm {' '.join(args)} failed: {result.stderr.strip()}")
     return result
-
-
-def get_json(kubectl: Kubectl, cluster: str, *args: str) -> dict[str, Any] | None:
-    result = kubectl(cluster, "get", *args, "-o", "json", check=False)
-    if result.returncode != 0:
-        if "NotFound" in result.stderr or "not found" in result.stderr:
-            return None
-        raise AssertionError(result.stderr)
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
 
 
 def condition(obj: dict[str, Any] | None, type_: str) -> str | None:

@@ -20,7 +20,7 @@ import pytest
 
 from hybridfed.dev import fleet as fleet_mod
 
-from .conftest import Kubectl, Operator, wait_for
+from .conftest import Kubectl, Operator, get_json, wait_for
 
 MEMBERS = ("idc-bj", "tke-gz", "eks-sg")
 NS = "translation-e2e"
@@ -49,16 +49,6 @@ ACME_TAINT = {"key": "hybridfed.io/e2e-acme", "value": "", "effect": "NoSchedule
 
 
 # ---- helpers -----------------------------------------------------------------------------------
-def get_json(kubectl: Kubectl, cluster: str, *args: str) -> dict[str, Any] | None:
-    result = kubectl(cluster, "get", *args, "-o", "json", check=False)
-    if result.returncode != 0:
-        if "NotFound" in result.stderr or "not found" in result.stderr:
-            return None
-        raise AssertionError(result.stderr)
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
-
-
 def getter(kubectl: Kubectl, cluster: str, *args: str) -> Callable[[], dict[str, Any] | None]:
     """``get_json`` bound to its arguments, for ``wait_for`` inside loops (a lambda would bind late)."""
     return lambda: get_json(kubectl, cluster, *args)
