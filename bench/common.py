@@ -286,6 +286,15 @@ def parse_operator_totals(text: str) -> Counter[str]:
     return out
 
 
+async def fetch_text(url: str) -> str | None:
+    """GET a plain-HTTP page (the operator's /metrics); None when it cannot be had."""
+    try:
+        async with aiohttp.ClientSession() as session, session.get(url) as resp:
+            return await resp.text() if resp.status == 200 else None
+    except (aiohttp.ClientError, OSError, TimeoutError):
+        return None
+
+
 class RequestMeter:
     """Since creation: API requests served by the hub and the members (summed), from their /metrics, and the
     operator's reconciles and requests, from its /metrics (when it serves one)."""
@@ -304,13 +313,8 @@ class RequestMeter:
                 return Counter()
 
         async def operator() -> Counter[str]:
-            if self.operator_url is None:
-                return Counter()
-            try:
-                async with aiohttp.ClientSession() as session, session.get(self.operator_url) as resp:
-                    return parse_operator_totals(await resp.text()) if resp.status == 200 else Counter()
-            except (aiohttp.ClientError, OSError, TimeoutError):
-                return Counter()
+            text = await fetch_text(self.operator_url) if self.operator_url else None
+            return parse_operator_totals(text) if text is not None else Counter()
 
         *pages, op = await asyncio.gather(*(apiserver(c) for c in self.clients.values()), operator())
         out: dict[str, Counter[str]] = {"hub": Counter(), "members": Counter(), "operator": op}
@@ -323,6 +327,8 @@ class RequestMeter:
         return self
 
     async def read(self) -> dict[str, dict[str, int]]:
+        if not self.clients and self.operator_url is None:
+            return {}
         now = await self._read()
         out: dict[str, dict[str, int]] = {}
         for where, counts in now.items():
@@ -625,7 +631,10 @@ class Observers:
         times = [s.times.get(key) for s in self.members.values()]
         return None if any(t is None for t in times) else max(t for t in times if t is not None)
 
-    async def request_meter(self) -> RequestMeter:
+    async def request_meter(self, enabled: bool = True) -> RequestMeter:
+        """Counts of API requests and reconciles; disabled while profiling (scraping /metrics costs the operator)."""
+        if not enabled:
+            return RequestMeter({}, None)
         clients = {"hub": self.hub.client, **{m: s.client for m, s in self.members.items()}}
         return await RequestMeter(clients, self.operator_url).start()
 

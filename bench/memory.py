@@ -66,6 +66,13 @@ async def run(args: argparse.Namespace, bench: common.BenchFleet, steps: list[in
                 await asyncio.sleep(0.5)
             row: dict[str, Any] = {"objects": target, "rss_mib": common.median(samples) if samples else None,
                                    "peak_rss_mib": mib(pid, "VmHWM")}
+            url = bench.operator_metrics_url
+            if url is not None:  # the /metrics page grows with the objects: what one Prometheus scrape costs
+                scraped = time.monotonic()
+                page = await common.fetch_text(url)
+                if page is not None:
+                    row["metrics_scrape_s"] = round(time.monotonic() - scraped, 3)
+                    row["metrics_page_kib"] = round(len(page.encode()) / 1024, 1)
             if phase is not None:
                 f = phase.figures()
                 row.update({"added": len(names), "complete": f["complete"],
@@ -109,9 +116,11 @@ def main(argv: list[str] | None = None) -> int:
                                if last["objects"] >= 10000 else None)
     print()
     print(common.format_table(
-        ["objects", "RSS MiB", "peak MiB", "KiB/object", "converge s", "placed/s", "op CPU s"],
+        ["objects", "RSS MiB", "peak MiB", "KiB/object", "converge s", "placed/s", "op CPU s", "/metrics s",
+         "/metrics KiB"],
         [[r["objects"], r["rss_mib"], r["peak_rss_mib"], r.get("kib_per_object"), r.get("seconds_to_converge"),
-          r.get("placements_per_s"), r.get("operator_cpu_s")] for r in steps_out]))
+          r.get("placements_per_s"), r.get("operator_cpu_s"), r.get("metrics_scrape_s"), r.get("metrics_page_kib")]
+         for r in steps_out]))
     print(f"\ntarget: < {TARGET_MIB} MiB at 10,000 objects with 3 members")
     params = common.params_of(args)
     params["steps"] = steps

@@ -45,6 +45,7 @@ class Ctx:
     hub: KubeClient
     run: str
     payload: str
+    count_requests: bool = True  # off in the profiled round
 
     @property
     def members(self) -> list[str]:
@@ -94,7 +95,7 @@ def federated_deployment(ctx: Ctx, namespace: str, name: str, replicas: int) -> 
 async def fed_phase(ctx: Ctx, obs: Observers, label: str, namespace: str, names: list[str], rev: str,
                     generation: str) -> Phase:
     """Create (rev 1) or update (rev > 1) K FederatedConfigMaps; time members and hub Ready."""
-    meter, requests = common.CpuMeter(ctx.bench), await obs.request_meter()
+    meter, requests = common.CpuMeter(ctx.bench), await obs.request_meter(ctx.count_requests)
     path = common.federated_path("FederatedConfigMap", namespace)
     started = time.monotonic()
 
@@ -119,7 +120,7 @@ async def raw_phase(ctx: Ctx, obs: Observers, label: str, namespace: str, names:
     """The same K x M ConfigMaps written straight into the members: POST (create) or server-side apply."""
     clients = {m: common.admin_client(ctx.bench.fleet, m, qps=ctx.args.member_qps, burst=ctx.args.member_burst,
                                       timeout=15.0) for m in ctx.members}
-    meter, requests = common.CpuMeter(ctx.bench), await obs.request_meter()
+    meter, requests = common.CpuMeter(ctx.bench), await obs.request_meter(ctx.count_requests)
     errors: list[str] = []
     create = rev == "1"
     started = time.monotonic()
@@ -193,7 +194,7 @@ async def deployments(ctx: Ctx, namespace: str, count: int, replicas: int) -> Ph
                                 common.federated_path("FederatedDeployment"), member_selector=ctx.selector)
     try:
         await common.ensure_namespace(ctx.hub, namespace)
-        meter, requests = common.CpuMeter(ctx.bench), await obs.request_meter()
+        meter, requests = common.CpuMeter(ctx.bench), await obs.request_meter(ctx.count_requests)
         path = common.federated_path("FederatedDeployment", namespace)
         names = [f"d{i:05d}" for i in range(count)]
         started = time.monotonic()
@@ -256,6 +257,7 @@ async def run(ctx: Ctx) -> dict[str, Any]:
             await common.ensure_namespace(ctx.hub, fed_ns)
             order = ("hybridfed",) if profiling else (("raw", "hybridfed") if r % 2 == 0 else ("hybridfed", "raw"))
             spy = None
+            ctx.count_requests = not profiling
             if profiling:
                 pid = ctx.bench.operator_pid
                 assert pid is not None, "the operator is not running"
@@ -279,6 +281,7 @@ async def run(ctx: Ctx) -> dict[str, Any]:
                 if stack is not None:
                     profile = common.profile_report(stack, args.profile_top)
                     profile["collapsed_stacks"] = str(spy.out.relative_to(common.BENCH_DIR.parent))
+        ctx.count_requests = True
         extra: dict[str, Phase] = {}
         if args.trickle:
             for raw in (True, False):

@@ -34,6 +34,7 @@ from hybridfed.scheduling import ClusterFacts, SpecError, UnschedulableError, pl
 log = logging.getLogger("hybridfed.federation")
 
 FINALIZER = "hybridfed.io/cleanup"
+CAPACITY_STRATEGIES = ("Capacity", "Cost")
 RETRY_SECONDS = 5.0
 DEFAULT_TOLERATION_SECONDS = 30
 Key = tuple[str, str, str]  # (federated kind, namespace, name)
@@ -93,7 +94,10 @@ class FederationController:
             metrics.forget(key)
             return
         old = self.bodies.get(key)
-        self.bodies[key] = dict(body)
+        stored = dict(body)
+        # managedFields are most of a stored object and never read: keep memory per object small.
+        stored["metadata"] = {k: v for k, v in (body.get("metadata") or {}).items() if k != "managedFields"}
+        self.bodies[key] = stored
         metrics.PROPAGATION.seen(key, body, old)
         # Our own status patches come back as events; they change nothing we act on.
         if old is None or _spec_identity(old) != _spec_identity(body):
@@ -171,6 +175,9 @@ class FederationController:
                 return None  # an unknown driver is reported per cluster by translation
 
         facts = self.registry.facts(lambda m: driver_member.toleration_seconds(m, requested), price)
+        strategy = (((body.get("spec") or {}).get("placement") or {}).get("replicas") or {}).get("strategy")
+        if strategy not in CAPACITY_STRATEGIES:
+            return {f.name: f for f in facts}  # only these read `available`; skip the fleet-wide sum
         reserved = self._reserved(exclude=key_of(body))
         return {f.name: dataclasses.replace(f, available=progress.subtract(f.available, reserved.get(f.name)))
                 if f.available else f for f in facts}
