@@ -52,10 +52,10 @@ def _key_of_owner(owner: str) -> Key | None:
 
 
 def _spec_identity(body: Mapping[str, Any]) -> tuple[Any, ...]:
-    """What, besides status, can change a reconcile's outcome."""
+    """What, besides status, can change a reconcile's outcome. Finalizers are left out: the only one we
+    act on is ours, added by the reconcile itself, and its echo must not cost a second reconcile."""
     meta = body.get("metadata") or {}
-    return (meta.get("generation"), meta.get("deletionTimestamp"), meta.get("annotations"), meta.get("labels"),
-            tuple(meta.get("finalizers") or ()))
+    return (meta.get("generation"), meta.get("deletionTimestamp"), meta.get("annotations"), meta.get("labels"))
 
 
 def _digest(value: Any) -> str:
