@@ -20,15 +20,15 @@ from typing import Any
 
 from hybridfed import logs, metrics
 from hybridfed.api import kinds
-from hybridfed.api.parse import InvalidObject, parse_federated
+from hybridfed.api.parse import parse_federated
 from hybridfed.controllers import progress
 from hybridfed.controllers.aggregate import ClusterOutcome, aggregate, cluster_ready, in_sync, status_patch
 from hybridfed.controllers.queue import WorkQueue
 from hybridfed.drivers import member as driver_member
 from hybridfed.members.client import ApiError, CredentialsError, KubeClient, Resource
 from hybridfed.members.registry import MemberRegistry
-from hybridfed.members.watch import LiveCache, ObjectKey
-from hybridfed.rendering import OWNER_ANNOTATION, RenderError, owner_reference, render
+from hybridfed.members.watch import LiveCache, ObjectKey, owner_of, watch_namespace
+from hybridfed.rendering import RenderError, owner_reference, render
 from hybridfed.scheduling import ClusterFacts, SpecError, UnschedulableError, place, pod_request
 
 log = logging.getLogger("hybridfed.federation")
@@ -36,7 +36,6 @@ log = logging.getLogger("hybridfed.federation")
 FINALIZER = "hybridfed.io/cleanup"
 CAPACITY_STRATEGIES = ("Capacity", "Cost")
 RETRY_SECONDS = 5.0
-DEFAULT_TOLERATION_SECONDS = 30
 Key = tuple[str, str, str]  # (federated kind, namespace, name)
 SecretAccess = Callable[[str], dict[str, Any]]
 
@@ -51,6 +50,11 @@ def _key_of_owner(owner: str) -> Key | None:
     return (parts[1], parts[0], parts[2]) if len(parts) == 3 else None
 
 
+def object_key(cluster: str, manifest: Mapping[str, Any]) -> ObjectKey:
+    meta = manifest["metadata"]
+    return (cluster, manifest["apiVersion"], manifest["kind"], meta["namespace"], meta["name"])
+
+
 def _spec_identity(body: Mapping[str, Any]) -> tuple[Any, ...]:
     """What, besides status, can change a reconcile's outcome. Finalizers are left out: the only one we
     act on is ours, added by the reconcile itself, and its echo must not cost a second reconcile."""
@@ -62,10 +66,10 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def toleration_of(body: Mapping[str, Any]) -> int:
-    failover = (body.get("spec") or {}).get("failover") or {}
-    value = failover.get("tolerationSeconds")
-    return int(value) if isinstance(value, int) else DEFAULT_TOLERATION_SECONDS
+def requested_toleration(body: Mapping[str, Any]) -> int | None:
+    """spec.failover.tolerationSeconds if the object sets it (else each member's driver decides)."""
+    value = ((body.get("spec") or {}).get("failover") or {}).get("tolerationSeconds")
+    return value if isinstance(value, int) else None
 
 
 class FederationController:
@@ -78,7 +82,7 @@ class FederationController:
         self.bodies: dict[Key, dict[str, Any]] = {}
         self.queue: WorkQueue[Key] = WorkQueue()
         self._placement_digest: dict[Key, str] = {}
-        self._requests: dict[Key, tuple[Any, dict[str, float]]] = {}
+        self._requests: dict[Key, tuple[Any, dict[str, float] | SpecError]] = {}
         self._namespaces: set[tuple[str, str]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self.registry: MemberRegistry | None = None  # set by the operator once it exists
@@ -108,10 +112,12 @@ class FederationController:
         if key is not None and key in self.bodies:
             self.queue.add(key)
 
-    def requeue_all(self, *, after_toleration: bool = False) -> None:
+    def requeue_all(self, *, not_ready: Mapping[str, Any] | None = None) -> None:
+        """Reconcile every object now; with `not_ready` (a MemberCluster that just turned NotReady), again
+        once each object's toleration of that member has run out, when its replicas may move."""
         for key, body in self.bodies.items():
-            if after_toleration:
-                self.queue.add_after(key, toleration_of(body) + 1)
+            if not_ready is not None:
+                self.queue.add_after(key, driver_member.toleration_seconds(not_ready, requested_toleration(body)) + 1)
             else:
                 self.queue.add(key)
 
@@ -161,12 +167,12 @@ class FederationController:
             body = self.bodies[key] = {**updated, "status": body.get("status")}
         return await self._normal(key, body)
 
-    def _facts(self, body: Mapping[str, Any]) -> dict[str, ClusterFacts]:
+    def _facts(self, key: Key, body: Mapping[str, Any]) -> dict[str, ClusterFacts]:
         """Cluster facts as this object sees them: its toleration, and its pod's price on each member."""
         assert self.registry is not None
-        requested = ((body.get("spec") or {}).get("failover") or {}).get("tolerationSeconds")
-        request = pod_request((body.get("spec") or {}).get("template"))
-        cores, gib = float(request.get("cpu", 0)), float(request.get("memory", 0)) / 2**30
+        requested = requested_toleration(body)
+        request = self._pod_request(key, body, strict=True)
+        cores, gib = request.get("cpu", 0.0), request.get("memory", 0.0) / 2**30
 
         def price(member: Mapping[str, Any]) -> float | None:
             try:
@@ -216,16 +222,23 @@ class FederationController:
                         into[resource] = into.get(resource, 0.0) + value * count
         return totals
 
-    def _pod_request(self, key: Key, body: Mapping[str, Any]) -> dict[str, float]:
+    def _pod_request(self, key: Key, body: Mapping[str, Any], *, strict: bool = False) -> dict[str, float]:
+        """One replica's requests, parsed once per generation. `strict` raises a malformed quantity's
+        SpecError (the object's own reconcile reports it); otherwise it counts as one pod slot."""
         generation = (body.get("metadata") or {}).get("generation")
         cached = self._requests.get(key)
         if cached is None or cached[0] != generation:
+            result: dict[str, float] | SpecError
             try:
-                request = {k: float(v) for k, v in pod_request((body.get("spec") or {}).get("template")).items()}
-            except SpecError:
-                request = {}
-            request.setdefault("pods", 1.0)
-            cached = self._requests[key] = (generation, request)
+                result = {k: float(v) for k, v in pod_request((body.get("spec") or {}).get("template")).items()}
+                result.setdefault("pods", 1.0)
+            except SpecError as exc:
+                result = exc
+            cached = self._requests[key] = (generation, result)
+        if isinstance(cached[1], SpecError):
+            if strict:
+                raise cached[1]
+            return {"pods": 1.0}
         return cached[1]
 
     async def _normal(self, key: Key, body: dict[str, Any]) -> bool:
@@ -238,7 +251,7 @@ class FederationController:
             target = kinds.target_gvk(key[0], spec.get("template") or {})
             owned = [(k, o) for k, o in self.cache.owned_by(owner) if k[1:3] == (target.api_version, target.kind)]
             running, ready = progress.live_counts(owned)
-            facts = self._facts(body)
+            facts = self._facts(key, body)
             unavailable = self._api_unavailable(facts, {**(spec.get("template") or {}),
                                                         "apiVersion": target.api_version, "kind": target.kind})
             facts = {name: f for name, f in facts.items() if name not in unavailable}
@@ -249,16 +262,12 @@ class FederationController:
                 previous = {r["cluster"]: r["replicas"] for r in rows if isinstance(r.get("replicas"), int)} or None
             # `available` already leaves out this object's own pods (see _facts): nothing to add back.
             decision = place(body, list(facts.values()), previous, running={})
-        except UnschedulableError as exc:
-            # Keep whatever runs: a spread that cannot be met now must not tear down the current placement.
-            return await self._write_status(
-                body, aggregate(body, [], {}, 0, now, ("Unschedulable", f"{exc.field}: {exc.message}")))
-        except InvalidObject as exc:
-            return await self._write_status(body, aggregate(body, [], {}, 0, now, ("InvalidSpec", str(exc))))
         except SpecError as exc:
-            return await self._write_status(
-                body, aggregate(body, [], {}, 0, now, ("InvalidSpec", f"{exc.field}: {exc.message}")))
-        except ValueError as exc:
+            # Unschedulable keeps whatever runs: a spread that cannot be met now must not tear it down.
+            reason = "Unschedulable" if isinstance(exc, UnschedulableError) else "InvalidSpec"
+            error = (reason, f"{exc.field}: {exc.message}")
+            return await self._write_status(body, aggregate(body, [], {}, 0, now, error))
+        except ValueError as exc:  # InvalidObject, and a FederatedObject template without apiVersion/kind
             return await self._write_status(body, aggregate(body, [], {}, 0, now, ("InvalidSpec", str(exc))))
         self._placement_digest[key] = digest
         decision = dataclasses.replace(decision, excluded=dict(sorted({**decision.excluded, **unavailable}.items())))
@@ -281,7 +290,7 @@ class FederationController:
         step = progress.rollout_step(body, list(decision.clusters), updated, time.time())
 
         outcomes = list(await asyncio.gather(*(
-            self._sync_cluster(body, name, interim[name], manifest, target, name in step.allowed)
+            self._sync_cluster(body, name, interim[name], manifest, name in step.allowed)
             for name, manifest in rendered.items()
         )))
         removals_ok = await self._remove_unselected(body, set(interim))
@@ -316,31 +325,25 @@ class FederationController:
         return failed or not removals_ok
 
     def _live(self, cluster: str, manifest: Mapping[str, Any] | RenderError) -> dict[str, Any] | None:
-        if not isinstance(manifest, dict):
-            return None
-        meta = manifest["metadata"]
-        return self.cache.get((cluster, manifest["apiVersion"], manifest["kind"], meta["namespace"], meta["name"]))
+        return self.cache.get(object_key(cluster, manifest)) if isinstance(manifest, dict) else None
 
     async def _sync_cluster(self, body: Mapping[str, Any], cluster: str, replicas: int | None,
-                            manifest: dict[str, Any] | RenderError, target: kinds.TargetGVK,
-                            allowed: bool) -> ClusterOutcome:
+                            manifest: dict[str, Any] | RenderError, allowed: bool) -> ClusterOutcome:
         """Make one member hold `manifest`; a cluster whose rollout wave has not come keeps what it runs."""
         assert self.registry is not None
         if isinstance(manifest, RenderError):
             return ClusterOutcome(cluster, replicas, None, False, f"{manifest.field}: {manifest.message}")
-        meta = manifest["metadata"]
-        namespace, name = meta["namespace"], meta["name"]
-        okey: ObjectKey = (cluster, manifest["apiVersion"], manifest["kind"], namespace, name)
+        okey = object_key(cluster, manifest)
+        _, api_version, kind, namespace, _ = okey
         try:
             client = await self.registry.client(cluster)
-            if manifest["kind"] == "Secret" and manifest["apiVersion"] == "v1":
+            watched = watch_namespace(api_version, kind, namespace)
+            if watched:
                 await self._ensure_secret_access(client, namespace)
-            await self.registry.ensure_watch(cluster, manifest["apiVersion"], manifest["kind"],
-                                             namespace if manifest["kind"] == "Secret" else "")
-            resource = await client.resource(manifest["apiVersion"], manifest["kind"])
+            await self.registry.ensure_watch(cluster, api_version, kind, watched)
+            resource = await client.resource(api_version, kind)
             live = self.cache.get(okey)
-            owner = owner_reference(body)
-            if live is not None and (live["metadata"].get("annotations") or {}).get(OWNER_ANNOTATION) != owner:
+            if live is not None and owner_of(live) != owner_reference(body):
                 return ClusterOutcome(cluster, replicas, None, False, self._conflict(manifest, live))
             if live is not None and in_sync(manifest, live):
                 return ClusterOutcome(cluster, replicas, live, True)
@@ -365,7 +368,7 @@ class FederationController:
     @staticmethod
     def _conflict(manifest: Mapping[str, Any], live: Mapping[str, Any] | None) -> str:
         meta = manifest["metadata"]
-        holder = ((live or {}).get("metadata", {}).get("annotations") or {}).get(OWNER_ANNOTATION)
+        holder = owner_of(live)
         who = f"owned by {holder}" if holder else "not created by hybridfed"
         return (f"conflict: {manifest['kind']} {meta['namespace']}/{meta['name']} already exists, {who}; "
                 f"annotate the federated object {kinds.ANNOTATION_ADOPT}=\"true\" to take it over")
@@ -388,9 +391,8 @@ class FederationController:
             if not exc.conflict:
                 raise
         existing = await client.get(resource, namespace, manifest["metadata"]["name"])
-        ours = ((existing or {}).get("metadata", {}).get("annotations") or {}).get(OWNER_ANNOTATION)
         adopt = ((body["metadata"].get("annotations") or {}).get(kinds.ANNOTATION_ADOPT)) == "true"
-        if existing is None or ours == owner_reference(body) or adopt:
+        if existing is None or owner_of(existing) == owner_reference(body) or adopt:
             return None
         return self._conflict(manifest, existing)
 
@@ -438,8 +440,8 @@ class FederationController:
                 target = kinds.target_gvk(key[0], (body.get("spec") or {}).get("template") or {})
                 for row in (body.get("status") or {}).get("placement") or []:
                     if row.get("cluster") in self.registry.members:
-                        await self.registry.ensure_watch(
-                            row["cluster"], target.api_version, target.kind, key[1] if target.kind == "Secret" else "")
+                        await self.registry.ensure_watch(row["cluster"], target.api_version, target.kind,
+                                                         watch_namespace(target.api_version, target.kind, key[1]))
             except (ApiError, CredentialsError, ValueError) as exc:
                 log.info("delete of %s/%s/%s waits for a member: %s", *key, exc)
                 return True

@@ -60,7 +60,7 @@ class MembershipController:
             self.federation.requeue_all()
         if was_ready and not member.ready:
             log.warning("member %s is NotReady; replicas move after their toleration", name)
-            self.federation.requeue_all(after_toleration=True)
+            self.federation.requeue_all(not_ready=member.body)
 
     async def _probe_loop(self, name: str) -> None:
         while name in self.registry.members:

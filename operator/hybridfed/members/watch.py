@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +28,15 @@ ObjectKey = tuple[str, str, str, str, str]
 OnChange = Callable[[str, str], None]
 
 
-def _owner(obj: dict[str, Any]) -> str | None:
-    annotations = obj.get("metadata", {}).get("annotations") or {}
+def watch_namespace(api_version: str, kind: str, namespace: str) -> str:
+    """The namespace a (member, kind) watch covers: all ("") but for Secrets, which hybridfed may only
+    read in the namespaces it was granted, one at a time."""
+    return namespace if (api_version, kind) == ("v1", "Secret") else ""
+
+
+def owner_of(obj: Mapping[str, Any] | None) -> str | None:
+    """The `hybridfed.io/owner` annotation of a member object: the federated object that placed it."""
+    annotations = ((obj or {}).get("metadata") or {}).get("annotations") or {}
     owner = annotations.get(OWNER_ANNOTATION)
     return owner if isinstance(owner, str) else None
 
@@ -55,7 +62,7 @@ class LiveCache:
         if old is not None:
             self._unindex(key, old)
         self.objects[key] = _slim(obj)
-        owner = _owner(obj)
+        owner = owner_of(obj)
         if owner:
             self.by_owner[owner].add(key)
         return owner
@@ -79,10 +86,10 @@ class LiveCache:
         if old is None:
             return None
         self._unindex(key, old)
-        return _owner(old)
+        return owner_of(old)
 
     def _unindex(self, key: ObjectKey, obj: dict[str, Any]) -> None:
-        owner = _owner(obj)
+        owner = owner_of(obj)
         if owner and owner in self.by_owner:
             self.by_owner[owner].discard(key)
             if not self.by_owner[owner]:
