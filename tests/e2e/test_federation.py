@@ -247,3 +247,31 @@ def test_sigkill_mid_propagation_converges_without_orphans(kubectl: Kubectl, fed
             "--timeout=90s", timeout=100)
     for cluster in MEMBERS:
         wait_for(f"no orphans on {cluster}", lambda c=cluster: not burst_names(c), timeout=30)
+
+
+def test_a_delete_met_first_after_restart_removes_what_status_never_listed(kubectl: Kubectl,
+                                                                            federation: Operator) -> None:
+    names = [f"unlisted-{i}" for i in range(5)]
+    kubectl("hub", "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+        fed("FederatedConfigMap", n, {"data": {"n": n}}) for n in names]}))
+
+    def placed(cluster: str) -> list[str]:
+        items = json.loads(kubectl(cluster, "-n", NS, "get", "configmaps", "-o", "json").stdout)["items"]
+        return sorted(i["metadata"]["name"] for i in items if i["metadata"]["name"].startswith("unlisted-"))
+
+    wait_for("placements", lambda: all(placed(c) == names for c in MEMBERS), timeout=60)
+    # An operator killed after placing but before writing status: status names no cluster, and the
+    # restarted operator meets the deletion before it has watched anything.
+    federation.kill()
+    for n in names:
+        kubectl("hub", "-n", NS, "patch", "federatedconfigmap", n, "--subresource=status", "--type=merge",
+                "-p", json.dumps({"status": {"placement": None}}))
+    kubectl("hub", "-n", NS, "delete", "federatedconfigmaps", *names, "--wait=false")
+    federation.start()
+    def remaining() -> list[str]:
+        items = json.loads(kubectl("hub", "-n", NS, "get", "federatedconfigmaps", "-o", "json").stdout)["items"]
+        return [i["metadata"]["name"] for i in items if i["metadata"]["name"] in names]
+
+    wait_for("federated objects gone", lambda: not remaining(), timeout=60)
+    for cluster in MEMBERS:
+        assert placed(cluster) == [], f"orphans left on {cluster}"

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from hybridfed.members.watch import LiveCache
+from hybridfed.members.client import Resource
+from hybridfed.members.watch import LiveCache, Watcher
 
 KEY = ("idc-bj", "apps/v1", "Deployment", "demo", "web")
 
@@ -28,3 +30,32 @@ def test_owner_index_follows_puts_and_removes() -> None:
     assert [k for k, _ in cache.owned_by("demo/FederatedDeployment/web")] == [KEY]
     assert cache.remove(KEY) == "demo/FederatedDeployment/web"
     assert cache.owned_by("demo/FederatedDeployment/web") == []
+
+
+class ListingClient:
+    """Answers the watcher's list with a snapshot taken before our own write landed."""
+
+    def __init__(self, listing: dict[str, Any]) -> None:
+        self.listing = listing
+
+    async def request(self, method: str, path: str, **_: Any) -> dict[str, Any]:
+        return self.listing
+
+
+def relist(cache: LiveCache, listing: dict[str, Any]) -> list[str]:
+    changed: list[str] = []
+    resource = Resource("apps/v1", "Deployment", "deployments", True)
+    watcher = Watcher(("idc-bj", "apps/v1", "Deployment", ""), ListingClient(listing),  # type: ignore[arg-type]
+                      resource, cache, lambda _cluster, owner: changed.append(owner), asyncio.Event())
+    asyncio.run(watcher._list())
+    return changed
+
+
+def test_a_relist_keeps_what_we_wrote_after_its_snapshot_and_drops_what_vanished_before() -> None:
+    cache = LiveCache()
+    gone = ("idc-bj", "apps/v1", "Deployment", "demo", "old")
+    cache.put(gone, {**obj("90", 0), "metadata": {**obj("90", 0)["metadata"], "name": "old"}})
+    cache.put_response(KEY, obj("120", 0))  # created by us while the list (snapshot at 100) was in flight
+    relist(cache, {"metadata": {"resourceVersion": "100"}, "items": []})
+    assert cache.get(KEY) is not None
+    assert cache.get(gone) is None

@@ -435,21 +435,34 @@ class FederationController:
             return False
         orphan = (body["metadata"].get("annotations") or {}).get(kinds.ANNOTATION_ORPHAN) == "true"
         if not orphan:
-            # After a restart the cache may not know every cluster yet: watch where status says we placed.
             try:
                 target = kinds.target_gvk(key[0], (body.get("spec") or {}).get("template") or {})
-                for row in (body.get("status") or {}).get("placement") or []:
-                    if row.get("cluster") in self.registry.members:
-                        await self.registry.ensure_watch(row["cluster"], target.api_version, target.kind,
-                                                         watch_namespace(target.api_version, target.kind, key[1]))
-            except (ApiError, CredentialsError, ValueError) as exc:
-                log.info("delete of %s/%s/%s waits for a member: %s", *key, exc)
+            except ValueError:  # a template that never named a kind placed nothing
+                target = None
+            if target is not None and not await self._watch_before_delete(key, body, target):
                 return True
             results = [await self._delete_object(okey) for okey, _ in self.cache.owned_by(owner_reference(body))]
             if not all(results):
                 return True
         await self._set_finalizer(body, add=False)
         return False
+
+    async def _watch_before_delete(self, key: Key, body: Mapping[str, Any], target: kinds.TargetGVK) -> bool:
+        """List the target kind on every Ready member and every member status names; False if one could
+        not be listed. After a restart the cache may not know every cluster yet, and an operator killed
+        between placing and writing status leaves placements that status does not list."""
+        assert self.registry is not None
+        placed = {row.get("cluster") for row in (body.get("status") or {}).get("placement") or []}
+        namespace = watch_namespace(target.api_version, target.kind, key[1])
+        for name, member in list(self.registry.members.items()):
+            if not (member.ready or name in placed):
+                continue
+            try:
+                await self.registry.ensure_watch(name, target.api_version, target.kind, namespace)
+            except (ApiError, CredentialsError) as exc:
+                log.info("delete of %s/%s/%s waits for %s: %s", *key, name, exc)
+                return False
+        return True
 
     # ---- host writes -----------------------------------------------------------------------
     def _path(self, body: Mapping[str, Any], sub: str = "") -> str:

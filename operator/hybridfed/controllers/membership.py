@@ -38,6 +38,22 @@ class MembershipController:
         self._last_write: dict[str, float] = {}
         self.active = False  # only the leader probes and writes member status
 
+    async def load(self) -> None:
+        """Read every MemberCluster before any federated object is reconciled: a delete or a placement
+        decided with an empty registry would orphan objects or tear placements down (kopf delivers the
+        federated kinds' events in no particular order relative to MemberCluster events)."""
+        delay = 0.5
+        while True:
+            try:
+                listing = await self.host.request("GET", f"/apis/{kinds.API_VERSION}/{kinds.MEMBER_CLUSTER.plural}")
+                break
+            except ApiError as exc:
+                log.warning("cannot list MemberClusters yet (%s); retrying in %.0fs", exc.message, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        for item in listing.get("items") or []:
+            self.registry.upsert(item)
+
     def activate(self) -> None:
         self.active = True
         for member in self.registry.members.values():

@@ -81,6 +81,7 @@ class Runtime:
         self._election = asyncio.create_task(elector.run(self._lead), name="leader-election")
 
     async def _lead(self) -> None:
+        await self.membership.load()
         self.federation.start()
         self.federation.requeue_all()
         self.membership.activate()

@@ -47,6 +47,12 @@ def _slim(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
+def _newer_than(obj: Mapping[str, Any] | None, version: str) -> bool:
+    """Whether `obj` was written after the snapshot at resourceVersion `version` (both etcd revisions)."""
+    rv = str(((obj or {}).get("metadata") or {}).get("resourceVersion", ""))
+    return rv.isdigit() and version.isdigit() and int(rv) > int(version)
+
+
 class LiveCache:
     """Live member objects owned by hybridfed, indexed by identity and by owner."""
 
@@ -149,13 +155,15 @@ class Watcher:
             changed = old is None or old["metadata"].get("resourceVersion") != obj["metadata"].get("resourceVersion")
             if owner and changed:
                 self.on_change(self.cluster, owner)
-        # Whatever vanished while we were not watching is a deletion we missed.
+        version = str(listing["metadata"]["resourceVersion"])
+        # Whatever vanished while we were not watching is a deletion we missed; but an object our own
+        # write put in the cache after the list's snapshot was taken is newer than the list, not gone.
         for key in self.cache.keys_for(self.cluster, self.resource.api_version, self.resource.kind, self.key[3]):
-            if key not in seen:
+            if key not in seen and not _newer_than(self.cache.get(key), version):
                 owner = self.cache.remove(key)
                 if owner:
                     self.on_change(self.cluster, owner)
-        return str(listing["metadata"]["resourceVersion"])
+        return version
 
     async def _run(self) -> None:
         version: str | None = None
