@@ -4,7 +4,7 @@ import asyncio
 from typing import Any
 
 from hybridfed.members.client import Resource
-from hybridfed.members.watch import LiveCache, Watcher
+from hybridfed.members.watch import LiveCache, Watcher, compact
 
 KEY = ("idc-bj", "apps/v1", "Deployment", "demo", "web")
 
@@ -59,3 +59,18 @@ def test_a_relist_keeps_what_we_wrote_after_its_snapshot_and_drops_what_vanished
     relist(cache, {"metadata": {"resourceVersion": "100"}, "items": []})
     assert cache.get(KEY) is not None
     assert cache.get(gone) is None
+
+
+def test_cached_objects_drop_managed_fields_and_share_their_strings() -> None:
+    import json
+
+    raw = json.dumps({**obj("7", 1), "metadata": {**obj("7", 1)["metadata"],
+                                                 "managedFields": [{"manager": "hybridfed"}]}})
+    first, second = compact(json.loads(raw)), compact(json.loads(raw))
+    assert "managedFields" not in first["metadata"]
+    assert first == {**obj("7", 1)}  # nothing else changes
+    owner_keys = [next(iter(o["metadata"]["annotations"])) for o in (first, second)]
+    assert owner_keys[0] is owner_keys[1]  # one string for both copies, not one per decode
+    cache = LiveCache()
+    cache.put(KEY, json.loads(raw))
+    assert "managedFields" not in cache.get(KEY)["metadata"]  # type: ignore[index]

@@ -27,7 +27,7 @@ from hybridfed.controllers.queue import WorkQueue
 from hybridfed.drivers import member as driver_member
 from hybridfed.members.client import ApiError, CredentialsError, KubeClient, Resource
 from hybridfed.members.registry import MemberRegistry
-from hybridfed.members.watch import LiveCache, ObjectKey, owner_of, watch_namespace
+from hybridfed.members.watch import LiveCache, ObjectKey, compact, owner_of, watch_namespace
 from hybridfed.rendering import RenderError, owner_reference, render
 from hybridfed.scheduling import ClusterFacts, SpecError, UnschedulableError, place, pod_request
 
@@ -98,10 +98,7 @@ class FederationController:
             metrics.forget(key)
             return
         old = self.bodies.get(key)
-        stored = dict(body)
-        # managedFields are most of a stored object and never read: keep memory per object small.
-        stored["metadata"] = {k: v for k, v in (body.get("metadata") or {}).items() if k != "managedFields"}
-        self.bodies[key] = stored
+        self.bodies[key] = compact(body)
         metrics.PROPAGATION.seen(key, body, old)
         # Our own status patches come back as events; they change nothing we act on.
         if old is None or _spec_identity(old) != _spec_identity(body):
@@ -164,7 +161,7 @@ class FederationController:
             updated = await self._set_finalizer(body, add=True)
             if updated is None:
                 return False
-            body = self.bodies[key] = {**updated, "status": body.get("status")}
+            body = self.bodies[key] = compact({**updated, "status": body.get("status")})
         return await self._normal(key, body)
 
     def _facts(self, key: Key, body: Mapping[str, Any]) -> dict[str, ClusterFacts]:
@@ -487,7 +484,7 @@ class FederationController:
         if patch is None:
             return False
         try:
-            await self.host.merge_patch(self._path(body, "/status"), {"status": patch})
+            await self.host.merge_patch_blind(self._path(body, "/status"), {"status": patch})
         except ApiError as exc:
             if not exc.not_found:
                 raise

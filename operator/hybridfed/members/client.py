@@ -199,30 +199,45 @@ class KubeClient:
         self._max_connections = max_connections
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=5)
         self._session: aiohttp.ClientSession | None = None
+        self._watch_session: aiohttp.ClientSession | None = None
         self._discovery: dict[str, dict[str, Resource]] = {}
         self.requests = 0  # requests sent, for tests and metrics
 
+    def _new_session(self, limit: int) -> aiohttp.ClientSession:
+        headers = {"Accept": "application/json", "User-Agent": "hybridfed"}
+        if self.creds.token:
+            headers["Authorization"] = f"Bearer {self.creds.token}"
+        return aiohttp.ClientSession(
+            base_url=self.creds.server,
+            connector=aiohttp.TCPConnector(limit=limit, ssl=self._ssl or False),
+            headers=headers, timeout=self._timeout, json_serialize=json.dumps,
+        )
+
     @property
     def session(self) -> aiohttp.ClientSession:
+        """The pool for requests, at most `max_connections` (each TLS connection costs ~256 KiB)."""
         if self._session is None or self._session.closed:
-            headers = {"Accept": "application/json", "User-Agent": "hybridfed"}
-            if self.creds.token:
-                headers["Authorization"] = f"Bearer {self.creds.token}"
-            self._session = aiohttp.ClientSession(
-                base_url=self.creds.server,
-                connector=aiohttp.TCPConnector(limit=self._max_connections, ssl=self._ssl or False),
-                headers=headers, timeout=self._timeout, json_serialize=json.dumps,
-            )
+            self._session = self._new_session(self._max_connections)
         return self._session
 
+    @property
+    def watch_session(self) -> aiohttp.ClientSession:
+        """Watches hold their connection for minutes: they get their own unbounded pool, so that many of
+        them (one per Secret namespace) can never starve the requests' pool."""
+        if self._watch_session is None or self._watch_session.closed:
+            self._watch_session = self._new_session(0)
+        return self._watch_session
+
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in (self._session, self._watch_session):
+            if session is not None:
+                await session.close()
+        self._session = self._watch_session = None
 
     async def request(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
                       body: Any = None, content_type: str = "application/json",
-                      timeout: float | None = None, accept: str | None = None) -> Any:
+                      timeout: float | None = None, accept: str | None = None, decode: bool = True) -> Any:
+        """One API call; the decoded JSON answer (None when empty, or with `decode=False` on success)."""
         await self.limiter.acquire()
         self.requests += 1
         data = None if body is None else (body if isinstance(body, str | bytes) else json.dumps(body))
@@ -244,7 +259,7 @@ class KubeClient:
                         raise ApiError(resp.status, status.get("reason", ""), status.get("message", text), self.name)
                     except ValueError:
                         raise ApiError(resp.status, resp.reason or "", text[:300], self.name) from None
-                return json.loads(text) if text else None
+                return json.loads(text) if text and decode else None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             timer.done(0)
             if session.closed and self._session is session:
@@ -298,6 +313,10 @@ class KubeClient:
         result: dict[str, Any] = await self.request("PATCH", path, body=patch, content_type=MERGE_CONTENT_TYPE)
         return result
 
+    async def merge_patch_blind(self, path: str, patch: Mapping[str, Any]) -> None:
+        """A merge patch whose answer is not needed (a status write): skips decoding the whole object."""
+        await self.request("PATCH", path, body=patch, content_type=MERGE_CONTENT_TYPE, decode=False)
+
     async def delete(self, res: Resource, namespace: str | None, name: str) -> bool:
         """Delete in the background; False if it was already gone."""
         try:
@@ -326,7 +345,7 @@ class KubeClient:
         query = {**params, "watch": "true", "allowWatchBookmarks": "true", "timeoutSeconds": str(timeout_seconds)}
         timer = metrics.RequestTimer(self.name, "WATCH")
         try:
-            async with self.session.get(path, params=query,
+            async with self.watch_session.get(path, params=query,
                                         timeout=aiohttp.ClientTimeout(total=None, sock_read=timeout_seconds + 30,
                                                                       sock_connect=5)) as resp:
                 timer.done(resp.status)

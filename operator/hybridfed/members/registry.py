@@ -30,9 +30,19 @@ class Member:
     not_ready_since: float | None = None
     probe_task: asyncio.Task[None] | None = None
 
+    _facts_memo: tuple[dict[str, Any], bool, ClusterFacts] | None = field(default=None, repr=False, compare=False)
+
     @property
     def ready(self) -> bool:
         return conditions.is_condition_true((self.body.get("status") or {}).get("conditions"), "Ready")
+
+    def facts(self, *, ready: bool) -> ClusterFacts:
+        """facts_of(body), remembered until the body is replaced (bodies are never changed in place):
+        every reconcile asks, the MemberCluster changes every few seconds at most."""
+        memo = self._facts_memo
+        if memo is None or memo[0] is not self.body or memo[1] != ready:
+            memo = self._facts_memo = (self.body, ready, facts_of(self.body, ready=ready))
+        return memo[2]
 
 
 def _quantities(values: Mapping[str, Any] | None) -> dict[str, float]:
@@ -68,6 +78,7 @@ class MemberRegistry:
     on_change: OnChange
     qps: float = 100.0
     burst: int = 200
+    max_connections: int = 24
     watch_sync_timeout: float = 10.0
     members: dict[str, Member] = field(default_factory=dict)
     watchers: dict[WatchKey, Watcher] = field(default_factory=dict)
@@ -113,7 +124,7 @@ class MemberRegistry:
         for m in sorted(self.members.values(), key=lambda m: m.name):
             gone = m.not_ready_since is not None and now - m.not_ready_since >= toleration_for(m.body)
             never_probed = not (m.body.get("status") or {}).get("conditions")
-            facts = facts_of(m.body, ready=not gone and not never_probed)
+            facts = m.facts(ready=not gone and not never_probed)
             if price_for is not None:
                 facts = dataclasses.replace(facts, price_per_pod=price_for(m.body))
             out.append(facts)
@@ -144,7 +155,8 @@ class MemberRegistry:
         creds = credentials_from_secret(secret.get("data") or {}, spec.get("apiEndpoint"))
         if member.client is not None:
             await member.client.close()
-        member.client = KubeClient(name, creds, qps=self.qps, burst=self.burst)
+        member.client = KubeClient(name, creds, qps=self.qps, burst=self.burst,
+                                   max_connections=self.max_connections)
         member.credentials_version = version
         return member.client
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -41,10 +42,31 @@ def owner_of(obj: Mapping[str, Any] | None) -> str | None:
     return owner if isinstance(owner, str) else None
 
 
-def _slim(obj: dict[str, Any]) -> dict[str, Any]:
-    # managedFields are the bulk of most objects and we never read them.
-    obj.get("metadata", {}).pop("managedFields", None)
-    return obj
+# Strings up to this length are interned when stored: names, label and annotation values, condition
+# reasons repeat across thousands of objects, and json gives every decoded copy its own string.
+_INTERN_MAX = 64
+
+
+def _compact_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {sys.intern(k): _compact_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_compact_value(v) for v in value]
+    if isinstance(value, str) and len(value) <= _INTERN_MAX:
+        return sys.intern(value)
+    return value
+
+
+def compact(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of an API object to keep in memory for long: without `metadata.managedFields` (the bulk of
+    most objects, never read) and with keys and short strings shared between objects (about a third
+    less memory per cached object)."""
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        if key == "metadata" and isinstance(value, Mapping):
+            value = {k: v for k, v in value.items() if k != "managedFields"}
+        out[sys.intern(key)] = _compact_value(value)
+    return out
 
 
 def _newer_than(obj: Mapping[str, Any] | None, version: str) -> bool:
@@ -67,7 +89,7 @@ class LiveCache:
         old = self.objects.get(key)
         if old is not None:
             self._unindex(key, old)
-        self.objects[key] = _slim(obj)
+        self.objects[key] = obj = compact(obj)
         owner = owner_of(obj)
         if owner:
             self.by_owner[owner].add(key)

@@ -1,0 +1,64 @@
+"""The member client's connection pools: long-lived watches never starve ordinary requests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+
+from aiohttp import web
+
+from hybridfed.members.client import Credentials, KubeClient
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_watches_beyond_the_pool_size_leave_requests_flowing() -> None:
+    release = asyncio.Event()
+
+    async def namespaces(request: web.Request) -> web.Response:
+        return web.json_response({"items": []})
+
+    async def endless_watch(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        await response.write(b'{"type": "ADDED", "object": {"metadata": {"name": "a"}}}\n')
+        await release.wait()  # a watch holds its connection for minutes
+        return response
+
+    app = web.Application()
+    app.router.add_get("/api/v1/namespaces", namespaces)
+    app.router.add_get("/api/v1/secrets", endless_watch)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    client = KubeClient("pool-member", Credentials(server=f"http://127.0.0.1:{port}"), max_connections=2)
+    first_events: list[asyncio.Future[None]] = []
+
+    async def watch_one(seen: asyncio.Future[None]) -> None:
+        async for _ in client.watch("/api/v1/secrets", {}):
+            if not seen.done():
+                seen.set_result(None)
+
+    watches = []
+    try:
+        for _ in range(3):  # more watches than the request pool has connections
+            seen: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            first_events.append(seen)
+            watches.append(asyncio.create_task(watch_one(seen)))
+        await asyncio.wait_for(asyncio.gather(*first_events), 5)
+        answer = await asyncio.wait_for(client.request("GET", "/api/v1/namespaces"), 5)
+        assert answer == {"items": []}
+    finally:
+        release.set()
+        for task in watches:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await client.close()
+        await runner.cleanup()
