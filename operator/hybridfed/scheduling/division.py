@@ -15,10 +15,8 @@ Capacity and Cost learn what fits from ``fits`` (``capacity.fit``), which become
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any
 
 from hybridfed.scheduling.errors import PlacementError
@@ -283,10 +281,11 @@ def _proportional(
         if desired >= capacity:
             return Division({c: ceiling[c] or 0 for c in names}, desired - capacity)
 
-    shares = _water_fill(desired, weights, lower, upper)
-    replicas = {c: math.floor(shares[c]) for c in names}
+    # Exact shares as numerators over one common denominator: integer floors and remainders, no Fractions.
+    shares, scale = _water_fill(desired, weights, lower, upper)
+    replicas = {c: shares[c] // scale for c in names}
     remainder = desired - sum(replicas.values())
-    by_remainder = sorted(names, key=lambda n: (-(shares[n] - replicas[n]), -weights[n], n))
+    by_remainder = sorted(names, key=lambda n: (-(shares[n] % scale), -weights[n], n))
     for c in by_remainder[:remainder]:
         replicas[c] += 1
     return Division(replicas, 0)
@@ -294,43 +293,46 @@ def _proportional(
 
 def _water_fill(
     desired: int, weights: Mapping[str, int], lower: Mapping[str, int], upper: Mapping[str, int | None]
-) -> dict[str, Fraction]:
-    """Exact shares ``clamp(level * weight, min, max)`` whose sum is ``desired``.
+) -> tuple[dict[str, int], int]:
+    """Exact shares ``clamp(level * weight, min, max)`` whose sum is ``desired``, as integer numerators over
+    a common denominator (returned second, > 0).
 
     The sum is a continuous, non-decreasing, piecewise linear function of ``level`` that bends only where
-    a cluster reaches its min or max, so the level is found exactly (Fractions, no float drift) by walking
-    those bends. The caller guarantees ``sum(min) <= desired < total capacity``.
+    a cluster reaches its min or max. One pass over the bends in increasing order finds the segment where
+    it reaches ``desired``; on it the sum is ``base + slope * level``, so the level is the rational
+    ``(desired - base) / slope``. Everything is integer arithmetic (exact, and much cheaper than
+    Fractions). The shares do not depend on which level is picked when several give ``desired``: on a
+    flat stretch no share moves. The caller guarantees ``sum(min) <= desired < total capacity``.
     """
-
-    def share(c: str, level: Fraction) -> Fraction:
-        value = max(Fraction(lower[c]), level * weights[c])
-        high = upper[c]
-        return value if high is None else min(value, Fraction(high))
-
-    def total(level: Fraction) -> Fraction:
-        return sum((share(c, level) for c in weights), Fraction(0))
-
-    bends = sorted(
-        {Fraction(lower[c], w) for c, w in weights.items() if w > 0}
-        | {Fraction(h, w) for c, w in weights.items() if w > 0 and (h := upper[c]) is not None}
-    )
-    level = Fraction(0)
-    for bend in bends:
-        if total(bend) >= desired:
+    # Bends ``num / den`` are compared through the integer key ``num * spread // den``: two distinct
+    # fractions whose denominators are weights differ by at least 1 / max_weight**2, so with
+    # ``spread = max_weight**2`` the keys keep their order exactly (equal fractions get equal keys), and
+    # the sort runs on plain ints.
+    spread = max(weights.values(), default=1) ** 2
+    bends: list[tuple[int, int, int, int, int]] = []  # (key, num, den, slope change, base change)
+    for c, w in weights.items():
+        if w > 0:
+            bends.append((lower[c] * spread // w, lower[c], w, w, -lower[c]))  # leaves its min: follows level
+            if (high := upper[c]) is not None:
+                bends.append((high * spread // w, high, w, -w, high))  # reaches its max: stops
+    bends.sort(key=lambda bend: bend[0])
+    # Below every bend each share is its min: the sum is flat at ``base``. The sum is continuous, so at a
+    # bend it is the same before or after any of the bends there: ties need no particular order.
+    base, slope = sum(lower.values()), 0
+    for _, num, den, slope_change, base_change in bends:
+        if base * den + slope * num >= desired * den:  # the sum at this bend reaches desired
             break
-        level = bend
-    # Linear between ``level`` and the next bend: the slope is the weight of clusters not at a limit.
-    slope = sum(w for c, w in weights.items() if _follows_level(level, w, lower[c], upper[c]))
-    missing = desired - total(level)
-    if missing > 0:
-        level += missing / slope
-    return {c: share(c, level) for c in weights}
-
-
-def _follows_level(level: Fraction, weight: int, low: int, high: int | None) -> bool:
-    """Whether a share grows as the level rises past ``level`` (weighted, at or above min, below max)."""
-    raw = level * weight
-    return weight > 0 and raw >= low and (high is None or raw < high)
+        slope += slope_change
+        base += base_change
+    # ``slope`` is 0 only on the first, flat segment, where the caller's guarantee gives base == desired.
+    assert slope > 0 or base == desired
+    level, scale = desired - base, slope or 1  # the water level is ``level / scale``
+    shares: dict[str, int] = {}
+    for c, w in weights.items():
+        high = upper[c]
+        share = max(lower[c] * scale, level * w)
+        shares[c] = share if high is None else min(share, high * scale)
+    return shares, scale
 
 
 def _stabilize(req: _Request, weights: Mapping[str, int], target: Division) -> Division:
