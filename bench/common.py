@@ -372,19 +372,23 @@ def say(*parts: Any) -> None:
 
 # ==== the bench fleet ============================================================================
 
-# Extra members beyond the default three: provider and region cycled, one fake node each.
+# Extra members beyond the default three: provider and region cycled, one fake node each, lite (etcd +
+# kube-apiserver only) so that 10 members fit a 2-core machine.
 _EXTRA = (("aliyun", "cn-hangzhou"), ("gcp", "us-central1"), ("azure", "westeurope"), ("tencent", "ap-shanghai"),
           ("aws", "us-east-1"), ("idc", "cn-shanghai"), ("generic", "local"))
-FULL_MEMBERS_NOTE = ("the local Fleet has no API-server-only (lite) member mode: every member runs the full "
-                     "control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok)")
+LITE_MEMBERS_NOTE = ("members beyond the default three are lite: etcd + kube-apiserver only (no "
+                     "kube-controller-manager, kube-scheduler or kwok), one Node object created Ready through the "
+                     "API, the member token issued with the TokenRequest API. Objects are placed on and watched "
+                     "from them like on full members, but nothing runs there (no Deployment is ever rolled out), so "
+                     "the FederatedDeployment phase places on the full members only")
 
 
 def member_specs(count: int) -> list[topology.ClusterSpec]:
-    """The default three members, then extra ones (one node each) up to `count`."""
+    """The default three members (full control planes), then lite ones (one node each) up to `count`."""
     specs = topology.parse_members(topology.DEFAULT_MEMBERS)[:count]
     for i in range(len(specs), count):
         provider, region = _EXTRA[(i - 3) % len(_EXTRA)]
-        specs.append(topology.ClusterSpec(f"m{i:02d}-{provider}", provider, region, 1))
+        specs.append(topology.ClusterSpec(f"m{i:02d}-{provider}", provider, region, 1, lite=True))
     return specs
 
 
@@ -428,6 +432,11 @@ class BenchFleet:
     @property
     def member_names(self) -> list[str]:
         return [m.name for m in self.members]
+
+    @property
+    def full_member_names(self) -> list[str]:
+        """Members that run workloads (lite ones never roll a Deployment out)."""
+        return [m.name for m in self.members if not m.lite]
 
     @property
     def operator_pid(self) -> int | None:
@@ -615,9 +624,10 @@ class Observers:
 
     @classmethod
     async def start(cls, bench: BenchFleet, member_path: str, member_marker: Marker, hub_path: str,
-                    member_selector: str, hub_marker: Marker = ready_generation) -> Observers:
+                    member_selector: str, hub_marker: Marker = ready_generation,
+                    only: Sequence[str] | None = None) -> Observers:
         members = {m: Sightings(admin_client(bench.fleet, m), member_path, member_marker, member_selector)
-                   for m in bench.member_names}
+                   for m in (only if only is not None else bench.member_names)}
         hub = Sightings(admin_client(bench.fleet, "hub"), hub_path, hub_marker)
         await asyncio.gather(hub.start(), *(s.start() for s in members.values()))
         return cls(members, hub, bench.operator_metrics_url)

@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = sorted({int(x) for x in (args.steps or ("0,200,500" if smoke else "0,1000,5000,10000")).split(",")})
     args.settle = args.settle if args.settle is not None else (3.0 if smoke else 10.0)
     machine, started = common.machine_info(), common.utc_now()
-    notes = [common.FULL_MEMBERS_NOTE] if args.members > 3 else []
+    notes = [common.LITE_MEMBERS_NOTE] if args.members > 3 else []
     with common.BenchFleet(common.member_specs(args.members), args) as bench:
         figures = asyncio.run(run(args, bench, steps))
     steps_out = figures["steps"]

@@ -87,7 +87,7 @@ def federated_deployment(ctx: Ctx, namespace: str, name: str, replicas: int) -> 
                                            "template": {"metadata": {"labels": app},
                                                         "spec": {"containers": [{"name": "app",
                                                                                  "image": "nginx:1.27"}]}}}},
-                     "placement": {"clusters": ctx.members}}}
+                     "placement": {"clusters": ctx.bench.full_member_names}}}
 
 
 # ---- phases --------------------------------------------------------------------------------------
@@ -189,9 +189,11 @@ async def trickle(ctx: Ctx, obs: Observers, namespace: str, count: int, rate: fl
 
 
 async def deployments(ctx: Ctx, namespace: str, count: int, replicas: int) -> Phase:
-    """FederatedDeployments (Duplicated on every member): placed, then Ready (kwok runs the pods)."""
+    """FederatedDeployments (Duplicated on every full member): placed, then Ready (kwok runs the pods)."""
+    full = ctx.bench.full_member_names
     obs = await Observers.start(ctx.bench, "/apis/apps/v1/deployments", lambda _obj: "placed",
-                                common.federated_path("FederatedDeployment"), member_selector=ctx.selector)
+                                common.federated_path("FederatedDeployment"), member_selector=ctx.selector,
+                                only=full)
     try:
         await common.ensure_namespace(ctx.hub, namespace)
         meter, requests = common.CpuMeter(ctx.bench), await obs.request_meter(ctx.count_requests)
@@ -204,7 +206,7 @@ async def deployments(ctx: Ctx, namespace: str, count: int, replicas: int) -> Ph
         timeout = ctx.timeout(count) + 120
         await obs.wait_members([(namespace, n, "placed") for n in names], timeout)
         await obs.hub.wait([(namespace, n, "1") for n in names], timeout)
-        phase = Phase(f"deployments x{replicas}", count, len(ctx.members), started, handed, cpu=meter.read(),
+        phase = Phase(f"deployments x{replicas}", count, len(full), started, handed, cpu=meter.read(),
                       requests=await requests.read())
         common.finish_phase(phase, obs, namespace, "placed", ready_marker="1")
         return phase
@@ -369,9 +371,9 @@ def main(argv: list[str] | None = None) -> int:
     args.trickle = args.trickle if args.trickle is not None else (10 if smoke else 50)
 
     machine, started = common.machine_info(), common.utc_now()
-    notes = [common.FULL_MEMBERS_NOTE] if args.members > 3 else []
+    notes = [common.LITE_MEMBERS_NOTE] if args.members > 3 else []
     if args.members > 3:
-        say("note:", common.FULL_MEMBERS_NOTE)
+        say("note:", common.LITE_MEMBERS_NOTE)
     with common.BenchFleet(common.member_specs(args.members), args) as bench:
         hub = common.admin_client(bench.fleet, "hub", max_connections=64)
 

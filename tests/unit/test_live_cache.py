@@ -46,7 +46,7 @@ def relist(cache: LiveCache, listing: dict[str, Any]) -> list[str]:
     changed: list[str] = []
     resource = Resource("apps/v1", "Deployment", "deployments", True)
     watcher = Watcher(("idc-bj", "apps/v1", "Deployment", ""), ListingClient(listing),  # type: ignore[arg-type]
-                      resource, cache, lambda _cluster, owner: changed.append(owner), asyncio.Event())
+                      resource, cache, lambda _cluster, owner, _key, _rv: changed.append(owner), asyncio.Event())
     asyncio.run(watcher._list())
     return changed
 
@@ -74,3 +74,11 @@ def test_cached_objects_drop_managed_fields_and_share_their_strings() -> None:
     cache = LiveCache()
     cache.put(KEY, json.loads(raw))
     assert "managedFields" not in cache.get(KEY)["metadata"]  # type: ignore[index]
+
+
+def test_a_relist_tells_owners_only_about_versions_the_cache_did_not_have() -> None:
+    cache = LiveCache()
+    cache.put_response(KEY, obj("120", 0))  # our write's answer came first
+    assert relist(cache, {"metadata": {"resourceVersion": "130"}, "items": [obj("120", 0)]}) == []
+    assert relist(cache, {"metadata": {"resourceVersion": "140"}, "items": [obj("135", 1)]}) == [
+        "demo/FederatedDeployment/web"]

@@ -9,12 +9,13 @@ concurrently, skipping members whose live object already matches.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,6 +63,11 @@ def _spec_identity(body: Mapping[str, Any]) -> tuple[Any, ...]:
     return (meta.get("generation"), meta.get("deletionTimestamp"), meta.get("annotations"), meta.get("labels"))
 
 
+def _same_or_older(version: str, than: str) -> bool:
+    """resourceVersions are etcd revisions: compare them as numbers (unknown shapes count as newer)."""
+    return version.isdigit() and than.isdigit() and int(version) <= int(than)
+
+
 def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -84,6 +90,8 @@ class FederationController:
         self._placement_digest: dict[Key, str] = {}
         self._requests: dict[Key, tuple[Any, dict[str, float] | SpecError]] = {}
         self._namespaces: set[tuple[str, str]] = set()
+        # Member objects being written now, with the resourceVersions their watch reported meanwhile.
+        self._writing: dict[ObjectKey, list[str]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.registry: MemberRegistry | None = None  # set by the operator once it exists
         self.reconciles = 0
@@ -104,10 +112,15 @@ class FederationController:
         if old is None or _spec_identity(old) != _spec_identity(body):
             self.queue.add(key)
 
-    def on_member_object(self, cluster: str, owner: str) -> None:
+    def on_member_object(self, cluster: str, owner: str, okey: ObjectKey | None = None, version: str = "") -> None:
         key = _key_of_owner(owner)
-        if key is not None and key in self.bodies:
-            self.queue.add(key)
+        if key is None or key not in self.bodies:
+            return
+        seen = self._writing.get(okey) if okey is not None and version else None
+        if seen is not None:
+            seen.append(version)  # perhaps the echo of the write in flight: decided when it answers
+            return
+        self.queue.add(key)
 
     def requeue_all(self, *, not_ready: Mapping[str, Any] | None = None) -> None:
         """Reconcile every object now; with `not_ready` (a MemberCluster that just turned NotReady), again
@@ -346,21 +359,33 @@ class FederationController:
                 return ClusterOutcome(cluster, replicas, live, True)
             if not allowed:
                 return ClusterOutcome(cluster, replicas, live, False, "waiting for its rollout wave")
-            if live is None:
-                created = await self._create(client, resource, manifest, body)
+            with self._writing_to(key_of(body), okey) as answered:
+                created = await self._create(client, resource, manifest, body) if live is None else None
                 if isinstance(created, str):
                     return ClusterOutcome(cluster, replicas, None, False, created)
-                if created is not None:
-                    self.cache.put_response(okey, created)
-                    return ClusterOutcome(cluster, replicas, created, True)
-            applied = await client.apply(resource, manifest)
-            self.cache.put_response(okey, applied)
-            return ClusterOutcome(cluster, replicas, applied, True)
+                written = created if created is not None else await client.apply(resource, manifest)
+                answered(written)
+            self.cache.put_response(okey, written)
+            return ClusterOutcome(cluster, replicas, written, True)
         except (ApiError, CredentialsError) as exc:
             if isinstance(exc, ApiError) and exc.status == 401:
                 await self.registry.reset_client(cluster)
             text = exc.message if isinstance(exc, ApiError) else str(exc)
             return ClusterOutcome(cluster, replicas, self.cache.get(okey), False, text[:300])
+
+    @contextlib.contextmanager
+    def _writing_to(self, key: Key, okey: ObjectKey) -> Iterator[Callable[[Mapping[str, Any]], None]]:
+        """Hold back the watch events of `okey` while it is written: the echo of our own write (same
+        resourceVersion as the answer) needs no second reconcile; anything newer, or any event when the
+        write fails, still queues the owner."""
+        seen = self._writing[okey] = []
+        answer: list[str] = []
+        try:
+            yield lambda written: answer.append(str((written.get("metadata") or {}).get("resourceVersion", "")))
+        finally:
+            self._writing.pop(okey, None)
+            if seen and (not answer or any(not _same_or_older(v, answer[0]) for v in seen)):
+                self.queue.add(key)
 
     @staticmethod
     def _conflict(manifest: Mapping[str, Any], live: Mapping[str, Any] | None) -> str:

@@ -2,8 +2,9 @@
 
 Each cluster is etcd + kube-apiserver + kube-controller-manager + kube-scheduler +
 kwok (which plays the kubelets of fake nodes), all on loopback, built from Go
-modules by hack/build_tools.py. Every process we start gets a pid file (pid and
-kernel start time, so a recycled pid is never killed) and is stopped through it.
+modules by hack/build_tools.py. A lite cluster runs only etcd + kube-apiserver, its
+nodes registered Ready through the API. Every process we start gets a pid file (pid
+and kernel start time, so a recycled pid is never killed) and is stopped through it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from hybridfed.dev import pki as pki_mod
 from hybridfed.dev.topology import HUB_SPEC, ClusterSpec, node_manifests
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+#: What a lite cluster runs: objects can be stored and watched there, nothing reconciles them.
+LITE_COMPONENTS = ("etcd", "kube-apiserver")
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl")
 DEFAULT_BASE_PORT = 16400
 _PORTS_PER_CLUSTER = 4  # apiserver, etcd client, etcd peer, kwok
@@ -54,6 +57,11 @@ def default_state_dir() -> Path:
     return Path(os.environ.get("HYBRIDFED_DEV_DIR", repo_root() / ".hybridfed" / "dev"))
 
 
+def components_of(spec: ClusterSpec) -> tuple[str, ...]:
+    """The processes a cluster runs, in start order."""
+    return LITE_COMPONENTS if spec.lite else COMPONENTS
+
+
 def missing_binaries(bin_dir: Path) -> list[str]:
     return [b for b in BINARIES if not (bin_dir / b).is_file()] + (
         [] if (bin_dir / "kwok-stages.yaml").is_file() else ["kwok-stages.yaml"]
@@ -71,10 +79,15 @@ class ClusterState:
     etcd_peer_port: int
     kwok_port: int
     runtime_config: str = ""
+    lite: bool = False
 
     @property
     def spec(self) -> ClusterSpec:
-        return ClusterSpec(self.name, self.provider, self.region, self.nodes)
+        return ClusterSpec(self.name, self.provider, self.region, self.nodes, self.lite)
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        return components_of(self.spec)
 
     @property
     def endpoint(self) -> str:
@@ -82,7 +95,8 @@ class ClusterState:
 
     @property
     def ports(self) -> list[int]:
-        return [self.apiserver_port, self.etcd_port, self.etcd_peer_port, self.kwok_port]
+        """The ports in use (a lite cluster keeps its kwok port in the block, unused)."""
+        return [self.apiserver_port, self.etcd_port, self.etcd_peer_port, *([] if self.lite else [self.kwok_port])]
 
 
 @dataclass
@@ -174,7 +188,7 @@ class Fleet:
         for i, spec in enumerate([HUB_SPEC, *members]):
             p = self.base_port + i * _PORTS_PER_CLUSTER
             clusters.append(ClusterState(spec.name, spec.provider, spec.region, spec.nodes, p, p + 1, p + 2, p + 3,
-                                         (runtime_config or {}).get(spec.name, "")))
+                                         (runtime_config or {}).get(spec.name, ""), spec.lite))
         return FleetState("binary", clusters)
 
     # ---- processes ---------------------------------------------------------------------------
@@ -241,6 +255,8 @@ class Fleet:
         raise FleetError(f"unknown component {component!r}; known: {', '.join(COMPONENTS)}")
 
     def start_component(self, c: ClusterState, component: str) -> int:
+        if component not in c.components:
+            raise FleetError(f"{c.name} is a lite cluster: it runs only {', '.join(c.components)}, not {component}")
         return self.spawn(c.name, component, self._command(c, component))
 
     def spawn(self, cluster: str, component: str, argv: list[str], env: dict[str, str] | None = None) -> int:
@@ -282,10 +298,11 @@ class Fleet:
         ctx.load_cert_chain(str(p.admin_cert), str(p.admin_key))
         return ctx
 
-    def request(self, c: ClusterState, method: str, path: str, body: Any = None, timeout: float = 10.0) -> Any:
+    def request(self, c: ClusterState, method: str, path: str, body: Any = None, timeout: float = 10.0,
+                content_type: str = "application/json") -> Any:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(c.endpoint + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": content_type})
         with urllib.request.urlopen(req, context=self._ssl(c.name), timeout=timeout) as resp:
             return json.loads(resp.read() or b"null")
 
@@ -355,15 +372,15 @@ class Fleet:
         self._wait("etcd health", lambda: self._etcd_ready(c), timeout, c, "etcd")
         self.start_component(c, "kube-apiserver")
         self._wait("kube-apiserver /readyz", lambda: self.apiserver_ready(c), timeout, c, "kube-apiserver")
-        for component in ("kube-controller-manager", "kube-scheduler", "kwok"):
+        for component in c.components[len(LITE_COMPONENTS):]:  # controllers and kwok, unless lite
             self.start_component(c, component)
-        self._register_nodes(c)
+        self._register_nodes(c)  # a lite cluster's nodes are created Ready; kwok makes the others so
 
         def nodes_ready() -> bool:
             ready, total = self.node_counts(c)
             return total == c.nodes and ready == total
 
-        self._wait("nodes Ready", nodes_ready, timeout, c, "kwok")
+        self._wait("nodes Ready", nodes_ready, timeout, c, c.components[-1])  # kwok, or the API server if lite
 
     def up(self, members: list[ClusterSpec], runtime_config: dict[str, str] | None = None,
            timeout: float = 180.0) -> tuple[FleetState, bool]:
@@ -420,7 +437,7 @@ class Fleet:
             return []
         result = []
         for c in state.clusters:
-            procs = {comp: self.pid(c.name, comp) is not None for comp in COMPONENTS}
+            procs = {comp: self.pid(c.name, comp) is not None for comp in c.components}
             ready = self.apiserver_ready(c) if procs["kube-apiserver"] else False
             nodes = self.node_counts(c) if ready else (0, c.nodes)
             result.append(ClusterHealth(c.name, c.provider, c.region, c.endpoint, procs, ready, *nodes))
@@ -429,7 +446,7 @@ class Fleet:
     def processes(self, state: FleetState | None = None) -> Iterator[tuple[str, str, int]]:
         state = state or self.load()
         for c in state.clusters if state else []:
-            for comp in COMPONENTS:
+            for comp in c.components:
                 pid = self.pid(c.name, comp)
                 if pid:
                     yield c.name, comp, pid

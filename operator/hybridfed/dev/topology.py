@@ -50,10 +50,14 @@ PROFILES: dict[str, NodeProfile] = {
 
 @dataclass(frozen=True)
 class ClusterSpec:
+    """One cluster of the fleet. A `lite` cluster runs only etcd + kube-apiserver: enough to place objects
+    on (a cheap extra member for scale benchmarks), but nothing there reconciles or runs them."""
+
     name: str
     provider: str
     region: str
     nodes: int
+    lite: bool = False
 
     @property
     def zones(self) -> list[str]:
@@ -179,6 +183,10 @@ def node_manifests(spec: ClusterSpec) -> list[dict[str, Any]]:
                 "phase": "Running",
             },
         }
+        if spec.lite:
+            # No kwok plays this node's kubelet, so it is registered Ready once and stays so.
+            node["status"]["conditions"] = [{"type": "Ready", "status": "True", "reason": "LiteMember",
+                                             "message": "API-only member: no kubelet reports on this node"}]
         provider_id = _provider_id(spec, name, zone, i)
         if provider_id:
             node["spec"]["providerID"] = provider_id

@@ -2,7 +2,7 @@
 
 A `Watcher` lists the objects labelled `app.kubernetes.io/managed-by=hybridfed` of one
 kind in one member, then watches from that resourceVersion; every change lands in the
-shared `LiveCache` and is reported through `on_change(cluster, owner)` so the owning
+shared `LiveCache` and is reported through `on_change(cluster, owner, key, resourceVersion)` so the owning
 federated object gets reconciled (status aggregation and drift repair). No polling.
 """
 
@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 WatchKey = tuple[str, str, str, str]
 # (cluster, apiVersion, kind, namespace, name)
 ObjectKey = tuple[str, str, str, str, str]
-OnChange = Callable[[str, str], None]
+# (cluster, owner, object key, the object's resourceVersion; "" when it was deleted)
+OnChange = Callable[[str, str, ObjectKey, str], None]
 
 
 def watch_namespace(api_version: str, kind: str, namespace: str) -> str:
@@ -172,20 +173,30 @@ class Watcher:
             obj.setdefault("kind", self.resource.kind)
             key = self._object_key(obj)
             seen.add(key)
-            old = self.cache.get(key)
-            owner = self.cache.put(key, obj)
-            changed = old is None or old["metadata"].get("resourceVersion") != obj["metadata"].get("resourceVersion")
-            if owner and changed:
-                self.on_change(self.cluster, owner)
+            self._record(key, obj)
         version = str(listing["metadata"]["resourceVersion"])
         # Whatever vanished while we were not watching is a deletion we missed; but an object our own
         # write put in the cache after the list's snapshot was taken is newer than the list, not gone.
         for key in self.cache.keys_for(self.cluster, self.resource.api_version, self.resource.kind, self.key[3]):
             if key not in seen and not _newer_than(self.cache.get(key), version):
-                owner = self.cache.remove(key)
-                if owner:
-                    self.on_change(self.cluster, owner)
+                self._forget(key)
         return version
+
+    def _record(self, key: ObjectKey, obj: dict[str, Any]) -> None:
+        """Cache an object seen by list or watch; tell its owner unless the cache already had this version
+        (the answer to our own write often arrives before its watch event)."""
+        rv = str((obj.get("metadata") or {}).get("resourceVersion", ""))
+        old = self.cache.get(key)
+        if old is not None and rv and str((old.get("metadata") or {}).get("resourceVersion", "")) == rv:
+            return
+        owner = self.cache.put(key, obj)
+        if owner:
+            self.on_change(self.cluster, owner, key, rv)
+
+    def _forget(self, key: ObjectKey) -> None:
+        owner = self.cache.remove(key)
+        if owner:
+            self.on_change(self.cluster, owner, key, "")
 
     async def _run(self) -> None:
         version: str | None = None
@@ -207,9 +218,10 @@ class Watcher:
                     obj.setdefault("apiVersion", self.resource.api_version)
                     obj.setdefault("kind", self.resource.kind)
                     key = self._object_key(obj)
-                    owner = self.cache.remove(key) if kind == "DELETED" else self.cache.put(key, obj)
-                    if owner:
-                        self.on_change(self.cluster, owner)
+                    if kind == "DELETED":
+                        self._forget(key)
+                    else:
+                        self._record(key, obj)
                     self.failures = 0
             except asyncio.CancelledError:
                 raise
