@@ -388,7 +388,8 @@ def main(argv: list[str] | None = None) -> int:
         op = bench.operator_pid
         figures["operator_rss_mib_end"] = round((common.proc_status_kib(op, "VmRSS") or 0) / 1024, 1) if op else None
     params = common.params_of(args)
-    path = common.write_result("propagation", smoke=smoke, params=params, figures=figures, notes=notes,
+    name = "propagation" if args.members == 3 else f"propagation-{args.members}members"  # M=3 never overwritten
+    path = common.write_result(name, smoke=smoke, params=params, figures=figures, notes=notes,
                                machine=machine, started=started)
     say(f"results: {path}")
     return 0
