@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -69,7 +70,13 @@ def _same_or_older(version: str, than: str) -> bool:
 
 
 def _digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+    # Interned: most objects share a placement, so they share its digest string too.
+    return sys.intern(hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest())
+
+
+# The requests of one replica of a template without any (and of every object without pods): one shared
+# dict, never changed, instead of one per object.
+_ONE_POD: dict[str, float] = {"pods": 1.0}
 
 
 def requested_toleration(body: Mapping[str, Any]) -> int | None:
@@ -242,13 +249,14 @@ class FederationController:
             try:
                 result = {k: float(v) for k, v in pod_request((body.get("spec") or {}).get("template")).items()}
                 result.setdefault("pods", 1.0)
+                result = _ONE_POD if result == _ONE_POD else result
             except SpecError as exc:
                 result = exc
             cached = self._requests[key] = (generation, result)
         if isinstance(cached[1], SpecError):
             if strict:
                 raise cached[1]
-            return {"pods": 1.0}
+            return _ONE_POD
         return cached[1]
 
     async def _normal(self, key: Key, body: dict[str, Any]) -> bool:
