@@ -82,3 +82,19 @@ def test_a_relist_tells_owners_only_about_versions_the_cache_did_not_have() -> N
     assert relist(cache, {"metadata": {"resourceVersion": "130"}, "items": [obj("120", 0)]}) == []
     assert relist(cache, {"metadata": {"resourceVersion": "140"}, "items": [obj("135", 1)]}) == [
         "demo/FederatedDeployment/web"]
+
+
+def test_equal_small_dicts_are_stored_once_and_true_is_never_taken_for_one() -> None:
+    a = compact({"metadata": {"labels": {"app": "web", "tier": "front"}}, "spec": {"flag": True}})
+    b = compact({"metadata": {"labels": {"app": "web", "tier": "front"}}, "spec": {"flag": 1}})
+    assert a["metadata"]["labels"] is b["metadata"]["labels"]
+    assert a["spec"] == {"flag": True} and a["spec"]["flag"] is True
+    assert b["spec"]["flag"] == 1 and b["spec"]["flag"] is not True
+
+
+def test_the_shared_table_is_bounded() -> None:
+    from hybridfed.members import watch
+
+    for i in range(watch._SHARED_MAX + 10):
+        compact({"data": {"i": i}})
+    assert len(watch._shared) <= watch._SHARED_MAX

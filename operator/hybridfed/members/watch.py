@@ -44,13 +44,28 @@ def owner_of(obj: Mapping[str, Any] | None) -> str | None:
 
 
 # Strings up to this length are interned when stored: names, label and annotation values, condition
-# reasons repeat across thousands of objects, and json gives every decoded copy its own string.
-_INTERN_MAX = 64
+# reasons and ConfigMap values repeat across thousands of objects (a template's data is on every member
+# it was placed on), and json gives every decoded copy its own string.
+_INTERN_MAX = 4096
+# Small flat dicts (labels, status rows, conditions, selectors) repeat just as often: equal ones are
+# stored once. The table is bounded; when full it starts over (what is stored stays shared).
+_SHARED_MAX = 16384
+_shared: dict[tuple[Any, ...], dict[str, Any]] = {}
+_SCALARS = (str, int, float, bool, type(None))
 
 
 def _compact_value(value: Any) -> Any:
     if isinstance(value, dict):
-        return {sys.intern(k): _compact_value(v) for k, v in value.items()}
+        out = {sys.intern(k): _compact_value(v) for k, v in value.items()}
+        if len(out) <= 8 and all(isinstance(v, _SCALARS) for v in out.values()):
+            identity = tuple((k, type(v), v) for k, v in out.items())  # True == 1, but not the same value
+            shared = _shared.get(identity)
+            if shared is not None:
+                return shared
+            if len(_shared) >= _SHARED_MAX:
+                _shared.clear()
+            _shared[identity] = out
+        return out
     if isinstance(value, list):
         return [_compact_value(v) for v in value]
     if isinstance(value, str) and len(value) <= _INTERN_MAX:
@@ -64,8 +79,9 @@ _UNIQUE_METADATA = frozenset({"uid", "resourceVersion", "creationTimestamp"})
 
 def compact(obj: Mapping[str, Any], drop: frozenset[str] = frozenset({"managedFields"})) -> dict[str, Any]:
     """A copy of an API object to keep in memory for long: without the metadata fields in `drop`
-    (managedFields, the bulk of most objects, is never read) and with keys and short strings shared
-    between objects (about a third less memory per cached object)."""
+    (managedFields, the bulk of most objects, is never read), with strings and small flat dicts shared
+    between objects (less than half the memory of the decoded object). Parts of the result may be shared
+    with other stored objects: read it, never change it in place (build a new dict instead)."""
     out: dict[str, Any] = {}
     for key, value in obj.items():
         if key == "metadata" and isinstance(value, Mapping):
