@@ -205,6 +205,32 @@ def test_join_again_changes_nothing(fleet: fleet_mod.Fleet, kubectl: Kubectl, jo
     assert after_secret["metadata"]["resourceVersion"] == before_secret["metadata"]["resourceVersion"]
 
 
+def test_api_endpoint_flag_stores_where_the_operator_reaches_the_member(
+        fleet: fleet_mod.Fleet, kubectl: Kubectl, joined: dict[str, JoinResult]) -> None:
+    member = BY_NAME["eks-sg"]
+    kubeconfig_server = admin(fleet, member.name).server
+    elsewhere = kubeconfig_server.replace("127.0.0.1", "localhost")  # another name the certificate carries
+    assert elsewhere != kubeconfig_server
+    try:
+        result = asyncio.run(join_member(member.name, admin(fleet, member.name), hub(fleet), region=member.region,
+                                         api_endpoint=elsewhere))
+        assert result.api_endpoint == elsewhere
+        assert get_json(kubectl, "hub", "membercluster", member.name)["spec"]["apiEndpoint"] == elsewhere
+
+        async def version() -> dict[str, Any]:
+            client = KubeClient(member.name, stored_credentials(kubectl, member.name))
+            try:
+                answer: dict[str, Any] = await client.request("GET", "/version")
+                return answer
+            finally:
+                await client.close()
+
+        assert asyncio.run(version())["gitVersion"] == "v1.34.4"  # the stored endpoint and token work together
+    finally:
+        join(fleet, member)  # back to the kubeconfig's server
+    assert get_json(kubectl, "hub", "membercluster", member.name)["spec"]["apiEndpoint"] == kubeconfig_server
+
+
 # ---- probe ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("member", MEMBERS, ids=lambda m: m.name)
 def test_probe_with_the_stored_credential(kubectl: Kubectl, joined: dict[str, JoinResult],

@@ -224,6 +224,8 @@ def kubeconfig(tmp_path: Path) -> Path:
         (["--label", "oops"], "error: --label: 'oops' is not a valid label"),
         (["--zones", ","], "error: --zones: ',' names no zone"),
         (["--context", "nope"], "error: --context: kubeconfig has no context 'nope'"),
+        (["--api-endpoint", "10.0.0.5:6443"], "error: --api-endpoint: '10.0.0.5:6443' is not an API server URL"),
+        (["--api-endpoint", "https://"], "error: --api-endpoint: 'https://' is not an API server URL"),
     ],
 )
 def test_bad_flags_are_named(kubeconfig: Path, capsys: pytest.CaptureFixture[str], extra: list[str],

@@ -29,6 +29,7 @@ import base64
 import os
 import re
 import sys
+import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +113,16 @@ def validate_name(name: str) -> None:
 def validate_provider(provider: str | None) -> None:
     if provider is not None and provider not in PROVIDERS:
         raise JoinError(f"unknown provider {provider!r}; known: {', '.join(PROVIDERS)}", "--provider")
+
+
+def validate_endpoint(endpoint: str | None) -> None:
+    """An --api-endpoint is an http(s) URL with a host and nothing after the host but a port or path."""
+    if endpoint is None:
+        return
+    url = urllib.parse.urlsplit(endpoint)
+    if url.scheme not in ("https", "http") or not url.hostname or url.query or url.fragment or len(endpoint) > 2048 \
+            or any(c.isspace() for c in endpoint):
+        raise JoinError(f"{endpoint!r} is not an API server URL like https://10.0.0.5:6443", "--api-endpoint")
 
 
 def parse_labels(items: Sequence[str]) -> dict[str, str]:
@@ -254,8 +265,11 @@ async def _with_clients(clients: Sequence[KubeClient], body: Callable[[], Awaita
 async def join_member(name: str, member: Credentials, hub: Credentials, *, region: str,
                       provider: str | None = None, zones: Sequence[str] | None = None,
                       namespace: str = DEFAULT_NAMESPACE, labels: Mapping[str, str] | None = None,
-                      token_timeout: float = TOKEN_TIMEOUT) -> JoinResult:
+                      token_timeout: float = TOKEN_TIMEOUT, api_endpoint: str | None = None) -> JoinResult:
     """Register the member reached with admin ``member`` credentials on the hub reached with ``hub``.
+
+    ``api_endpoint``: where the operator reaches the member when that differs from the server in the
+    joiner's kubeconfig (a private endpoint, a kind node name); join itself still talks to the kubeconfig's.
 
     ``provider`` None: detected from the member's nodes, ``generic`` if nothing matches; a given provider
     that contradicts the nodes is kept, with a warning. ``zones`` None: the zones of the member's nodes.
@@ -264,6 +278,8 @@ async def join_member(name: str, member: Credentials, hub: Credentials, *, regio
     """
     validate_name(name)
     validate_provider(provider)
+    validate_endpoint(api_endpoint)
+    endpoint = api_endpoint or member.server
     member_client, hub_client = KubeClient(name, member), KubeClient("hub", hub)
 
     async def run() -> JoinResult:
@@ -286,7 +302,7 @@ async def join_member(name: str, member: Credentials, hub: Credentials, *, regio
             warnings.append(warning)
         chosen_zones = list(zones) if zones is not None else zones_of(nodes)
         manifest = member_cluster_manifest(name, provider=chosen, region=region, zones=chosen_zones,
-                                           api_endpoint=member.server, secret_namespace=namespace, labels=labels)
+                                           api_endpoint=endpoint, secret_namespace=namespace, labels=labels)
         if member.ca_data is None:
             warnings.append("the member kubeconfig has no CA (insecure-skip-tls-verify?); the hub will verify "
                             "the member against the system trust store")
@@ -305,7 +321,7 @@ async def join_member(name: str, member: Credentials, hub: Credentials, *, regio
         await _apply_all(hub_client, [hub_ns, secret], "--hub-kubeconfig", warnings)
         await _call(hub_client.apply(mc_res, manifest), "--hub-kubeconfig", f"applying MemberCluster {name}")
         return JoinResult(name=name, provider=chosen, detected_provider=detected, region=region,
-                          zones=tuple(chosen_zones), api_endpoint=member.server, secret_namespace=namespace,
+                          zones=tuple(chosen_zones), api_endpoint=endpoint, secret_namespace=namespace,
                           secret_name=credentials_secret_name(name), warnings=tuple(warnings))
 
     return await _with_clients([member_client, hub_client], run)
@@ -433,13 +449,14 @@ def _join(args: argparse.Namespace) -> int:
         # Arguments first, files next, clusters last: the cheapest mistake is reported first.
         validate_name(args.name)
         validate_provider(args.provider)
+        validate_endpoint(args.api_endpoint)
         labels = parse_labels(args.label)
         zones = parse_zones(args.zones)
         member = _member_credentials(args)
         hub = _hub_credentials(args)
         result = asyncio.run(join_member(args.name, member, hub, region=args.region, provider=args.provider,
                                          zones=zones, namespace=args.namespace, labels=labels,
-                                         token_timeout=args.token_timeout))
+                                         token_timeout=args.token_timeout, api_endpoint=args.api_endpoint))
     except JoinError as exc:
         return _fail(exc, args)
     for warning in result.warnings:
@@ -490,6 +507,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     join.add_argument("--zones", default=None, help="comma-separated zones (default: from the nodes' labels)")
     join.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
                       help="a label of the MemberCluster (repeatable)")
+    join.add_argument("--api-endpoint", default=None, metavar="URL",
+                      help="where the operator reaches the member, when not at the server in --kubeconfig "
+                           "(a private endpoint; https://NAME-control-plane:6443 for kind)")
     join.add_argument("--token-timeout", type=float, default=TOKEN_TIMEOUT,
                       help=f"seconds to wait for the member to issue the token (default {TOKEN_TIMEOUT:.0f})")
     join.set_defaults(func=_join)
