@@ -52,7 +52,9 @@ def host_credentials(opts: OperatorOptions) -> Credentials:
     if not host:
         raise SystemExit("error: no kubeconfig (--kubeconfig or $KUBECONFIG) and not running in a pod")
     with open(f"{_SA_DIR}/token") as f, open(f"{_SA_DIR}/ca.crt", "rb") as ca:
-        return Credentials(server=f"https://{host}:{port}", token=f.read().strip(), ca_data=ca.read())
+        # The kubelet rotates this token: the client re-reads the file (see KubeClient.current_token).
+        return Credentials(server=f"https://{host}:{port}", token=f.read().strip(), ca_data=ca.read(),
+                           token_file=f"{_SA_DIR}/token")
 
 
 class Runtime:
@@ -132,7 +134,7 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         return kopf.ConnectionInfo(
             server=c.server,
             ca_data=c.ca_data,
-            token=c.token,
+            token=runtime.host.current_token(),  # kopf logs in again on a 401: give it the rotated token
             certificate_data=c.cert_data,
             private_key_data=c.key_data,
             insecure=c.insecure,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import os
 import ssl
@@ -25,6 +26,8 @@ from hybridfed import metrics
 
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 MERGE_CONTENT_TYPE = "application/merge-patch+json"
+#: How often a client with a token file looks whether the kubelet rotated it (tokens live an hour at least).
+TOKEN_RECHECK_SECONDS = 60.0
 FIELD_MANAGER = "hybridfed"
 
 
@@ -60,6 +63,8 @@ class Credentials:
     cert_data: bytes | None = None
     key_data: bytes | None = None
     insecure: bool = False
+    # A file the token is re-read from (a pod's projected service-account token, which the kubelet rotates).
+    token_file: str | None = None
 
     def __repr__(self) -> str:
         return f"Credentials(server={self.server!r}, token={'***' if self.token else None})"
@@ -202,10 +207,11 @@ class KubeClient:
         self._watch_session: aiohttp.ClientSession | None = None
         self._discovery: dict[str, dict[str, Resource]] = {}
         self.requests = 0  # requests sent, for tests and metrics
+        self._token_checked = float("-inf")
 
     def _new_session(self, limit: int) -> aiohttp.ClientSession:
         headers = {"Accept": "application/json", "User-Agent": "hybridfed"}
-        if self.creds.token:
+        if self.creds.token and not self.creds.token_file:
             headers["Authorization"] = f"Bearer {self.creds.token}"
         return aiohttp.ClientSession(
             base_url=self.creds.server,
@@ -241,7 +247,7 @@ class KubeClient:
         await self.limiter.acquire()
         self.requests += 1
         data = None if body is None else (body if isinstance(body, str | bytes) else json.dumps(body))
-        headers = {"Content-Type": content_type}
+        headers = {"Content-Type": content_type, **self._rotating_auth()}
         if accept:
             headers["Accept"] = accept
         timer = metrics.RequestTimer(self.name, method, content_type)
@@ -265,6 +271,27 @@ class KubeClient:
             if session.closed and self._session is session:
                 self._session = None  # a closed pool is never reused: the next request opens a new one
             raise ApiError(0, "Unreachable", f"{type(exc).__name__}: {exc}", self.name) from exc
+
+    def current_token(self) -> str | None:
+        """The bearer token to send now: re-read from `token_file` when it changed (checked at most every
+        TOKEN_RECHECK_SECONDS), so a rotated service-account token is picked up without a restart."""
+        if self.creds.token_file is None:
+            return self.creds.token
+        now = time.monotonic()
+        if now - self._token_checked >= TOKEN_RECHECK_SECONDS:
+            self._token_checked = now
+            try:
+                with open(self.creds.token_file) as f:
+                    token = f.read().strip()
+            except OSError:
+                token = ""  # mid-rotation or gone: keep the last one
+            if token:
+                self.creds = dataclasses.replace(self.creds, token=token)
+        return self.creds.token
+
+    def _rotating_auth(self) -> dict[str, str]:
+        token = self.current_token() if self.creds.token_file else None
+        return {"Authorization": f"Bearer {token}"} if token else {}
 
     # ---- typed helpers ---------------------------------------------------------------------
     async def resource(self, api_version: str, kind: str) -> Resource:
@@ -345,7 +372,7 @@ class KubeClient:
         query = {**params, "watch": "true", "allowWatchBookmarks": "true", "timeoutSeconds": str(timeout_seconds)}
         timer = metrics.RequestTimer(self.name, "WATCH")
         try:
-            async with self.watch_session.get(path, params=query,
+            async with self.watch_session.get(path, params=query, headers=self._rotating_auth(),
                                         timeout=aiohttp.ClientTimeout(total=None, sock_read=timeout_seconds + 30,
                                                                       sock_connect=5)) as resp:
                 timer.done(resp.status)

@@ -1,13 +1,16 @@
-"""The member client's connection pools: long-lived watches never starve ordinary requests."""
+"""The member client: connection pools (watches never starve requests) and rotating tokens."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import socket
+from pathlib import Path
 
+import pytest
 from aiohttp import web
 
+from hybridfed.members import client as client_mod
 from hybridfed.members.client import Credentials, KubeClient
 
 
@@ -62,3 +65,44 @@ async def test_watches_beyond_the_pool_size_leave_requests_flowing() -> None:
                 await task
         await client.close()
         await runner.cleanup()
+
+
+async def test_a_rotated_token_file_is_picked_up_by_requests_and_watches(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+
+    async def version(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization", ""))
+        return web.json_response({"gitVersion": "v1.34.4"})
+
+    async def watch(request: web.Request) -> web.StreamResponse:
+        seen.append(request.headers.get("Authorization", ""))
+        response = web.StreamResponse()
+        await response.prepare(request)
+        await response.write(b'{"type": "ADDED", "object": {"metadata": {"name": "a"}}}\n')
+        return response
+
+    app = web.Application()
+    app.router.add_get("/version", version)
+    app.router.add_get("/api/v1/pods", watch)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    token_file = tmp_path / "token"
+    token_file.write_text("first-token\n")
+    monkeypatch.setattr(client_mod, "TOKEN_RECHECK_SECONDS", 0.0)  # look at the file on every request
+    client = KubeClient("hub", Credentials(server=f"http://127.0.0.1:{port}", token="first-token",
+                                           token_file=str(token_file)))
+    try:
+        await client.request("GET", "/version")
+        token_file.write_text("second-token\n")  # the kubelet rotated it
+        await client.request("GET", "/version")
+        assert [e async for e in client.watch("/api/v1/pods", {})]
+        token_file.unlink()  # mid-rotation: keep the last good token
+        await client.request("GET", "/version")
+    finally:
+        await client.close()
+        await runner.cleanup()
+    assert seen == ["Bearer first-token", "Bearer second-token", "Bearer second-token", "Bearer second-token"]
+    assert "second-token" not in repr(client.creds)
