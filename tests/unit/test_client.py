@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def serve(routes: dict[str, Handler]) -> tuple[web.AppRunner, str]:
+    """A local HTTP server answering GET on `routes`; returns it and its base URL."""
+    app = web.Application()
+    for path, handler in routes.items():
+        app.router.add_get(path, handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}"
+
+
 async def test_watches_beyond_the_pool_size_leave_requests_flowing() -> None:
     release = asyncio.Event()
 
@@ -33,14 +49,8 @@ async def test_watches_beyond_the_pool_size_leave_requests_flowing() -> None:
         await release.wait()  # a watch holds its connection for minutes
         return response
 
-    app = web.Application()
-    app.router.add_get("/api/v1/namespaces", namespaces)
-    app.router.add_get("/api/v1/secrets", endless_watch)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    client = KubeClient("pool-member", Credentials(server=f"http://127.0.0.1:{port}"), max_connections=2)
+    runner, url = await serve({"/api/v1/namespaces": namespaces, "/api/v1/secrets": endless_watch})
+    client = KubeClient("pool-member", Credentials(server=url), max_connections=2)
     first_events: list[asyncio.Future[None]] = []
 
     async def watch_one(seen: asyncio.Future[None]) -> None:
@@ -82,17 +92,11 @@ async def test_a_rotated_token_file_is_picked_up_by_requests_and_watches(tmp_pat
         await response.write(b'{"type": "ADDED", "object": {"metadata": {"name": "a"}}}\n')
         return response
 
-    app = web.Application()
-    app.router.add_get("/version", version)
-    app.router.add_get("/api/v1/pods", watch)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    runner, url = await serve({"/version": version, "/api/v1/pods": watch})
     token_file = tmp_path / "token"
     token_file.write_text("first-token\n")
     monkeypatch.setattr(client_mod, "TOKEN_RECHECK_SECONDS", 0.0)  # look at the file on every request
-    client = KubeClient("hub", Credentials(server=f"http://127.0.0.1:{port}", token="first-token",
+    client = KubeClient("hub", Credentials(server=url, token="first-token",
                                            token_file=str(token_file)))
     try:
         await client.request("GET", "/version")
