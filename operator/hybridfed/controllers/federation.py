@@ -29,7 +29,15 @@ from hybridfed.controllers.queue import WorkQueue
 from hybridfed.drivers import member as driver_member
 from hybridfed.members.client import ApiError, CredentialsError, KubeClient, Resource
 from hybridfed.members.registry import MemberRegistry
-from hybridfed.members.watch import LiveCache, ObjectKey, compact, owner_of, watch_namespace
+from hybridfed.members.watch import (
+    LiveCache,
+    ObjectKey,
+    compact,
+    compare_versions,
+    owner_of,
+    resource_version,
+    watch_namespace,
+)
 from hybridfed.rendering import RenderError, owner_reference, render
 from hybridfed.scheduling import ClusterFacts, SpecError, UnschedulableError, place, pod_request
 
@@ -64,9 +72,10 @@ def _spec_identity(body: Mapping[str, Any]) -> tuple[Any, ...]:
     return (meta.get("generation"), meta.get("deletionTimestamp"), meta.get("annotations"), meta.get("labels"))
 
 
-def _same_or_older(version: str, than: str) -> bool:
-    """resourceVersions are etcd revisions: compare them as numbers (unknown shapes count as newer)."""
-    return version.isdigit() and than.isdigit() and int(version) <= int(than)
+def _newer_or_unknown(version: str, than: str) -> bool:
+    """Whether a watch event's `version` may be newer than our write's `than` (an unknown shape may)."""
+    order = compare_versions(version, than)
+    return order is None or order > 0
 
 
 def _digest(value: Any) -> str:
@@ -389,10 +398,10 @@ class FederationController:
         seen = self._writing[okey] = []
         answer: list[str] = []
         try:
-            yield lambda written: answer.append(str((written.get("metadata") or {}).get("resourceVersion", "")))
+            yield lambda written: answer.append(resource_version(written))
         finally:
             self._writing.pop(okey, None)
-            if seen and (not answer or any(not _same_or_older(v, answer[0]) for v in seen)):
+            if seen and (not answer or any(_newer_or_unknown(v, answer[0]) for v in seen)):
                 self.queue.add(key)
 
     @staticmethod

@@ -64,7 +64,7 @@ class Runtime:
         self.opts = opts
         self.creds = host_credentials(opts)
         # Every pooled TLS connection holds a 256 KiB read buffer: size pools to what is used, the
-        # reconcile workers' writes plus a few watches and probes, not more.
+        # reconcile workers' writes plus probes and discovery, not more (watches have their own pool).
         connections = opts.workers + 8
         self.host = KubeClient("hub", self.creds, qps=400, burst=800, max_connections=connections)
         self.cache = LiveCache()

@@ -97,10 +97,22 @@ def compact(obj: Mapping[str, Any], drop: frozenset[str] = frozenset({"managedFi
 _MEMBER_OBJECT_DROP = frozenset({"managedFields", "uid", "creationTimestamp", "generateName", "selfLink"})
 
 
+def resource_version(obj: Mapping[str, Any] | None) -> str:
+    return str(((obj or {}).get("metadata") or {}).get("resourceVersion", ""))
+
+
+def compare_versions(a: str, b: str) -> int | None:
+    """The order of two resourceVersions (negative, 0, positive), read as the etcd revisions they are;
+    None when either is not a number (callers choose which way an unknown shape counts)."""
+    if not (a.isdigit() and b.isdigit()):
+        return None
+    return int(a) - int(b)
+
+
 def _newer_than(obj: Mapping[str, Any] | None, version: str) -> bool:
-    """Whether `obj` was written after the snapshot at resourceVersion `version` (both etcd revisions)."""
-    rv = str(((obj or {}).get("metadata") or {}).get("resourceVersion", ""))
-    return rv.isdigit() and version.isdigit() and int(rv) > int(version)
+    """Whether `obj` was written after the snapshot at resourceVersion `version`."""
+    order = compare_versions(resource_version(obj), version)
+    return order is not None and order > 0
 
 
 class LiveCache:
@@ -131,9 +143,8 @@ class LiveCache:
         """
         old = self.objects.get(key)
         if old is not None:
-            old_rv = str(old.get("metadata", {}).get("resourceVersion", ""))
-            new_rv = str(obj.get("metadata", {}).get("resourceVersion", ""))
-            if old_rv.isdigit() and new_rv.isdigit() and int(old_rv) >= int(new_rv):
+            order = compare_versions(resource_version(old), resource_version(obj))
+            if order is not None and order >= 0:
                 return
         self.put(key, obj)
 
@@ -212,9 +223,9 @@ class Watcher:
     def _record(self, key: ObjectKey, obj: dict[str, Any]) -> None:
         """Cache an object seen by list or watch; tell its owner unless the cache already had this version
         (the answer to our own write often arrives before its watch event)."""
-        rv = str((obj.get("metadata") or {}).get("resourceVersion", ""))
+        rv = resource_version(obj)
         old = self.cache.get(key)
-        if old is not None and rv and str((old.get("metadata") or {}).get("resourceVersion", "")) == rv:
+        if old is not None and rv and resource_version(old) == rv:
             return
         owner = self.cache.put(key, obj)
         if owner:
