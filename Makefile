@@ -27,6 +27,7 @@ down: venv
 lint: venv
 	$(BIN)/ruff check operator tests bench hack
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m hybridfed.api.crdgen --check
 
 crds: venv

@@ -32,9 +32,10 @@ from typing import Any
 import aiohttp
 
 from hybridfed.api import kinds
+from hybridfed.api.errors import ApiError
 from hybridfed.dev import bootstrap, topology
 from hybridfed.dev.fleet import Fleet
-from hybridfed.members.client import ApiError, KubeClient, credentials_from_kubeconfig
+from hybridfed.members.client import KubeClient, credentials_from_kubeconfig
 
 BENCH_DIR = Path(__file__).resolve().parent
 BENCH_STATE_DIR = BENCH_DIR.parent / ".hybridfed" / "bench"

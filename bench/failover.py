@@ -22,8 +22,9 @@ from typing import Any
 from bench import common
 from bench.common import Marker, Sightings, say
 from hybridfed.api import kinds
+from hybridfed.api.errors import ApiError
 from hybridfed.dev import bootstrap
-from hybridfed.members.client import ApiError, KubeClient
+from hybridfed.members.client import KubeClient
 
 
 def weighted_deployment(namespace: str, name: str, members: list[str], replicas: int, toleration: int,

@@ -33,7 +33,8 @@ from typing import Any
 
 from bench import common
 from bench.common import Observers, Phase, say
-from hybridfed.members.client import ApiError, KubeClient, Resource
+from hybridfed.api.errors import ApiError
+from hybridfed.members.client import KubeClient, Resource
 
 CONFIGMAPS = Resource("v1", "ConfigMap", "configmaps", True)
 

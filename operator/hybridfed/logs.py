@@ -4,7 +4,7 @@ A line carries fields besides its message: pass them as ``extra=fields(key=value
 appends them as ``key=value`` (logfmt), the JSON format makes them top-level keys. Records from kopf's
 per-object loggers get ``kind`` and ``object`` from kopf's own reference.
 
-Every line is redacted on its way out (``drivers.redact``: bearer tokens, JWTs, PEM blocks, long base64
+Every line is redacted on its way out (``api.redact``: bearer tokens, JWTs, PEM blocks, long base64
 runs, ``password=...``), whatever logged it, kopf and aiohttp included. That is the safety net; the rule
 is that hybridfed logs names, never object bodies, so a Secret's data has no way into a line.
 """
@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from hybridfed.drivers.probe import redact
+from hybridfed.api.redact import redact
 
 FORMATS = ("text", "json")
 _FIELDS = "hybridfed_fields"

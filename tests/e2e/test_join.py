@@ -22,18 +22,15 @@ import pytest
 import yaml
 
 from hybridfed import drivers
-from hybridfed.api.parse import parse_member_status
+from hybridfed.api import quantity
+from hybridfed.api.errors import ApiError
+from hybridfed.api.member import MemberClusterStatus
 from hybridfed.cli.join import JoinResult, join_member, unjoin_member
 from hybridfed.dev import bootstrap, topology
 from hybridfed.dev import fleet as fleet_mod
 from hybridfed.drivers import access
-from hybridfed.members.client import (
-    ApiError,
-    Credentials,
-    KubeClient,
-    credentials_from_kubeconfig,
-    credentials_from_secret,
-)
+from hybridfed.members import client as client_mod
+from hybridfed.members.client import Credentials, KubeClient, credentials_from_kubeconfig, credentials_from_secret
 
 from .conftest import Kubectl
 
@@ -238,9 +235,9 @@ def test_probe_with_the_stored_credential(kubectl: Kubectl, joined: dict[str, Jo
     driver = drivers.get(member.provider)
 
     async def run() -> tuple[drivers.ProbeResult, list[str], int]:
-        client = driver.connect(member.name, stored_credentials(kubectl, member.name))
+        client = client_mod.connect(driver, member.name, stored_credentials(kubectl, member.name))
         try:
-            result = await driver.probe(client)
+            result = await driver.probe(client, drivers.detect_provider)
             requests = client.requests
             legacy = await drivers.served_resources(client, aggregated=False)
             return result, legacy, requests
@@ -260,10 +257,10 @@ def test_probe_with_the_stored_credential(kubectl: Kubectl, joined: dict[str, Jo
     assert result.allocatable["pods"] == str(profile.pods * member.nodes)
     assert result.allocatable["cpu"] == str(int(profile.cpu) * member.nodes)
     for resource in ("cpu", "memory", "pods"):
-        assert drivers.quantity.parse_quantity(result.available[resource]) <= drivers.quantity.parse_quantity(
+        assert quantity.parse_quantity(result.available[resource]) <= quantity.parse_quantity(
             result.allocatable[resource])
     status = result.to_status(None, datetime.now(UTC))
-    parsed = parse_member_status({"status": status})
+    parsed = MemberClusterStatus.model_validate(status)
     assert [(c.type, c.status) for c in parsed.conditions] == [("Ready", "True"), ("Reachable", "True")]
 
 
@@ -272,10 +269,10 @@ def test_probe_of_a_dead_endpoint_raises_unreachable(fleet: fleet_mod.Fleet) -> 
     dead = Credentials(server="https://127.0.0.1:1", ca_data=creds.ca_data, token="t0ps3cret")
 
     async def run() -> ApiError:
-        client = drivers.get("idc").connect("dead", dead)
+        client = client_mod.connect(drivers.get("idc"), "dead", dead)
         try:
             with pytest.raises(ApiError) as failed:
-                await drivers.get("idc").probe(client)
+                await drivers.get("idc").probe(client, drivers.detect_provider)
             return failed.value
         finally:
             await client.close()

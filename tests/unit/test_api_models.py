@@ -13,14 +13,16 @@ from typing import Any
 import pytest
 
 from hybridfed.api import InvalidObject, parse_federated, parse_member, target_gvk
-from hybridfed.api.models import (
+from hybridfed.api.federated import (
     FederatedSpec,
+    FederatedStatus,
     JsonPatchOperation,
     ObjectFederatedSpec,
     WorkloadFederatedSpec,
     spec_model,
 )
-from hybridfed.api.parse import parse_federated_status, parse_member_status, template_namespace_error
+from hybridfed.api.member import MemberClusterStatus
+from hybridfed.api.parse import template_namespace_error
 
 Obj = dict[str, Any]
 
@@ -469,8 +471,9 @@ def test_status_round_trip() -> None:
         "currentWave": 1,
         "failover": [],
     }
-    assert parse_federated_status({"status": status}).to_dict() == status
-    assert parse_federated_status({}).to_dict() == {"conditions": [], "placement": [], "clusters": [], "failover": []}
+    assert FederatedStatus.model_validate(status).to_dict() == status
+    empty = {"conditions": [], "placement": [], "clusters": [], "failover": []}
+    assert FederatedStatus.model_validate({}).to_dict() == empty
     member = {
         "conditions": [],
         "kubernetesVersion": "v1.34.4",
@@ -481,4 +484,4 @@ def test_status_round_trip() -> None:
         "available": {"cpu": "12"},
         "lastProbeTime": "2025-01-02T03:04:05Z",
     }
-    assert parse_member_status({"status": member}).to_dict() == member
+    assert MemberClusterStatus.model_validate(member).to_dict() == member

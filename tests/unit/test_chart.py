@@ -381,18 +381,12 @@ def test_shipped_rules_and_dashboards_render_verbatim() -> None:
     """The chart's copies of manifests/prometheus/rules.yaml and manifests/grafana/*.json, as rendered."""
     dashboards = sorted((CHART / "files" / "dashboards").glob("*.json"))
     rules = CHART / "files" / "prometheus-rules.yaml"
-    if not dashboards and not rules.exists():
-        pytest.skip("no rules or dashboards shipped yet")
-    sets = []
-    if rules.exists():
-        sets.append("metrics.prometheusRule.enabled=true")
-    if dashboards:
-        sets.append("dashboards.enabled=true")
-    docs = render_chart(*sets)
-    if rules.exists():
-        source = yaml.safe_load(rules.read_text())
-        groups = source.get("groups") or source["spec"]["groups"]
-        assert one(docs, "PrometheusRule")["spec"]["groups"] == groups
+    assert dashboards, "the chart ships no dashboards: run .venv/bin/python hack/sync_chart.py"
+    assert rules.exists(), "the chart ships no Prometheus rules: run .venv/bin/python hack/sync_chart.py"
+    docs = render_chart("metrics.prometheusRule.enabled=true", "dashboards.enabled=true")
+    source = yaml.safe_load(rules.read_text())
+    groups = source.get("groups") or source["spec"]["groups"]
+    assert one(docs, "PrometheusRule")["spec"]["groups"] == groups
     configmaps = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
     for path in dashboards:
         cm = configmaps[f"hybridfed-dashboard-{path.stem}"[:63].rstrip("-")]

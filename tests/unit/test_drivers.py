@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from hybridfed import drivers
+from hybridfed.api import quantity
 from hybridfed.api.member import PROVIDERS, Cost, Translation
 from hybridfed.dev import topology
-from hybridfed.drivers import quantity
 from hybridfed.drivers.base import FAST_STORAGE, STANDARD_STORAGE
 
 CLOUDS = ("tencent", "aws", "aliyun", "gcp", "azure")

@@ -13,7 +13,7 @@ import pytest
 
 from hybridfed import drivers
 from hybridfed.api.conditions import get_condition
-from hybridfed.api.parse import parse_member_status
+from hybridfed.api.member import MemberClusterStatus
 from hybridfed.dev import topology
 from hybridfed.drivers.probe import (
     build_probe_result,
@@ -156,7 +156,7 @@ def test_legacy_discovery_documents_skip_subresources() -> None:
 # ---- status ------------------------------------------------------------------------------------
 def test_to_status_matches_the_crd_model() -> None:
     status = result(nodes_of("tencent", 3), provider="tencent").to_status(None, NOW)
-    parsed = parse_member_status({"status": status})
+    parsed = MemberClusterStatus.model_validate(status)
     assert parsed.kubernetes_version == "v1.34.4"
     assert parsed.nodes is not None and (parsed.nodes.total, parsed.nodes.ready) == (3, 3)
     assert parsed.last_probe_time == NOW
@@ -215,7 +215,7 @@ def test_unreachable_status_keeps_last_facts_and_leaks_no_secret() -> None:
     assert ready_cond["lastTransitionTime"] == "2026-01-02T03:04:35Z"
     assert status["kubernetesVersion"] == "v1.34.4" and status["nodes"] == {"total": 3, "ready": 3}
     assert status["lastProbeTime"] == "2026-01-02T03:04:35Z"
-    parse_member_status({"status": status})
+    MemberClusterStatus.model_validate(status)
 
 
 def test_unreachable_status_shortens_long_errors_and_takes_a_reason() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from hybridfed.controllers.federation import FederationController
+from hybridfed.members.registry import MemberRegistry
 from hybridfed.members.watch import LiveCache
 
 KEY = ("FederatedConfigMap", "demo", "web")
@@ -16,7 +17,8 @@ OKEY = ("idc-bj", "v1", "ConfigMap", "demo", "web")
 
 @pytest.fixture
 def controller() -> FederationController:
-    ctl = FederationController(host=None, cache=LiveCache())  # type: ignore[arg-type]
+    registry = MemberRegistry(host=None, cache=LiveCache())  # type: ignore[arg-type]
+    ctl = FederationController(host=None, registry=registry)  # type: ignore[arg-type]
     ctl.bodies[KEY] = {"metadata": {"name": "web", "namespace": "demo"}}
     return ctl
 

@@ -18,9 +18,11 @@ from prometheus_client import REGISTRY, CollectorRegistry, Histogram, generate_l
 from prometheus_client.parser import text_string_to_metric_families
 
 from hybridfed import drivers, metrics
+from hybridfed.api.errors import ApiError
 from hybridfed.api.kinds import FEDERATED_KINDS
-from hybridfed.controllers.operator import Runtime
-from hybridfed.members.client import ApiError, Credentials, KubeClient
+from hybridfed.controllers import metrics_server
+from hybridfed.controllers.metrics_server import Runtime
+from hybridfed.members.client import Credentials, KubeClient
 
 NOW = "2025-01-02T03:04:05Z"
 
@@ -105,33 +107,31 @@ def value(families: list[Any], name: str, **labels: str) -> float:
 
 def fake_runtime(members: list[dict[str, Any]], bodies: list[dict[str, Any]], *, leading: bool = True,
                  queued: int = 0) -> Runtime:
-    """The three attributes of Runtime the collector reads, holding real-shaped objects."""
+    """What the collector reads of a Runtime, holding real-shaped objects."""
     return cast(Runtime, SimpleNamespace(
-        membership=SimpleNamespace(active=leading),
-        registry=SimpleNamespace(members={m["metadata"]["name"]: SimpleNamespace(body=m) for m in members}),
-        federation=SimpleNamespace(bodies={(b["kind"], b["metadata"]["namespace"], b["metadata"]["name"]): b
-                                           for b in bodies}, queue=[None] * queued),
+        leading=leading, member_bodies=lambda: list(members), federated_bodies=lambda: list(bodies),
+        queue_depth=lambda: queued,
     ))
 
 
 def scrape(runtime: Runtime) -> list[Any]:
     registry = CollectorRegistry()
-    registry.register(metrics.RuntimeCollector(runtime))
+    registry.register(metrics_server.RuntimeCollector(runtime))
     return list(text_string_to_metric_families(generate_latest(registry).decode()))
 
 
 @pytest.fixture(autouse=True)
 def clean_event_state() -> Iterator[None]:
     yield
-    metrics._FAILOVERS.clear()
-    metrics._FAILBACKS.clear()
-    metrics._ROLLOUTS.clear()
+    metrics.FAILOVERS.clear()
+    metrics.FAILBACKS.clear()
+    metrics.ROLLOUTS.clear()
     metrics.PROPAGATION.pending.clear()
 
 
 # ---- state read at scrape time ---------------------------------------------------------------------
 def test_members_report_readiness_nodes_and_quantities_in_base_units() -> None:
-    families = metrics.member_families([member("idc-bj", "idc", "cn-beijing"),
+    families = metrics_server.member_families([member("idc-bj", "idc", "cn-beijing"),
                                         member("eks-sg", "aws", "ap-southeast-1", ready=False)])
     idc = {"cluster": "idc-bj", "provider": "idc", "region": "cn-beijing"}
     eks = {"cluster": "eks-sg", "provider": "aws", "region": "ap-southeast-1"}
@@ -149,7 +149,7 @@ def test_members_report_readiness_nodes_and_quantities_in_base_units() -> None:
 
 
 def test_a_member_never_probed_is_not_ready_and_has_no_quantities() -> None:
-    families = metrics.member_families([member("new", "generic", "", status=False)])
+    families = metrics_server.member_families([member("new", "generic", "", status=False)])
     assert value(families, "hybridfed_member_ready", cluster="new", provider="generic", region="") == 0
     assert samples(families, "hybridfed_member_capacity") == {}
     assert samples(families, "hybridfed_member_last_probe_timestamp_seconds") == {}
@@ -158,7 +158,7 @@ def test_a_member_never_probed_is_not_ready_and_has_no_quantities() -> None:
 def test_a_malformed_quantity_is_skipped_not_fatal() -> None:
     body = member("idc-bj", "idc", "cn-beijing")
     body["status"]["allocatable"]["cpu"] = "lots"
-    families = metrics.member_families([body])
+    families = metrics_server.member_families([body])
     resources = {dict(k)["resource"] for k in samples(families, "hybridfed_member_allocatable")}
     assert resources == {"memory", "pods"}
 
@@ -169,7 +169,7 @@ def test_placement_sums_per_cluster_and_kind_with_zeros_for_members_without_obje
         deployment("api", {"idc-bj": 1}, {"idc-bj": 1}),
         configmap("settings", {"idc-bj": "", "tke-gz": "conflict: ConfigMap shop/settings already exists"}),
     ]
-    families = metrics.placement_families(bodies, ["eks-sg", "idc-bj", "tke-gz"])
+    families = metrics_server.placement_families(bodies, ["eks-sg", "idc-bj", "tke-gz"])
     desired = samples(families, "hybridfed_placed_replicas_desired")
     assert desired == {
         (("cluster", "eks-sg"), ("kind", "FederatedDeployment")): 0,
@@ -191,7 +191,7 @@ def test_placement_sums_per_cluster_and_kind_with_zeros_for_members_without_obje
 
 
 def test_replicas_that_fit_nowhere_are_reported_as_unplaced() -> None:
-    families = metrics.placement_families([deployment("web", {"idc-bj": 3}, {"idc-bj": 3}, total=5)], ["idc-bj"])
+    families = metrics_server.placement_families([deployment("web", {"idc-bj": 3}, {"idc-bj": 3}, total=5)], ["idc-bj"])
     assert value(families, "hybridfed_unplaced_replicas", kind="FederatedDeployment") == 2
 
 
@@ -201,7 +201,7 @@ def test_requests_and_cost_are_replicas_times_requests_at_the_member_driver_pric
     tke = member("tke-gz", "tencent", "ap-guangzhou")
     bodies = [deployment("web", {"eks-sg": 2, "idc-bj": 3}, {}, requests={"cpu": "500m", "memory": "256Mi"}),
               configmap("settings", {"eks-sg": ""})]
-    families = metrics.workload_families([aws, idc, tke], bodies)
+    families = metrics_server.workload_families([aws, idc, tke], bodies)
     price = drivers.get("aws").price()
     expected_aws = 2 * (0.5 * price.cpu_core_hour + 0.25 * price.memory_gib_hour + price.pod_hour)
     assert value(families, "hybridfed_estimated_hourly_cost", cluster="eks-sg", provider="aws",
@@ -223,7 +223,7 @@ def test_requests_and_cost_are_replicas_times_requests_at_the_member_driver_pric
 
 def test_cost_skips_objects_with_malformed_requests() -> None:
     bodies = [deployment("web", {"eks-sg": 2}, {}, requests={"cpu": "half"})]
-    families = metrics.workload_families([member("eks-sg", "aws", "ap-southeast-1")], bodies)
+    families = metrics_server.workload_families([member("eks-sg", "aws", "ap-southeast-1")], bodies)
     assert value(families, "hybridfed_estimated_hourly_cost", cluster="eks-sg", provider="aws",
                  region="ap-southeast-1") == 0
 
@@ -244,7 +244,7 @@ def test_failovers_and_failbacks_count_per_cluster_from_zero() -> None:
     metrics.record_failover("eks-sg")
     metrics.record_failover("eks-sg")
     metrics.record_failback("eks-sg")
-    families = metrics.event_families(["eks-sg", "idc-bj"], list(FEDERATED_KINDS), now=0.0)
+    families = metrics_server.event_families(["eks-sg", "idc-bj"], list(FEDERATED_KINDS), now=0.0)
     assert samples(families, "hybridfed_failovers_total") == {(("cluster", "eks-sg"),): 2,
                                                               (("cluster", "idc-bj"),): 0}
     assert value(families, "hybridfed_failbacks_total", cluster="eks-sg") == 1
@@ -255,7 +255,7 @@ def test_rollout_waves_aggregate_by_kind_and_time_the_current_wave() -> None:
     metrics.set_rollout_wave(web, 1, 3, clock=lambda: 100.0)
     metrics.set_rollout_wave(api, 2, 2, clock=lambda: 150.0)
     metrics.set_rollout_wave(web, 1, 3, clock=lambda: 190.0)  # same wave: its start time stays
-    families = metrics.event_families([], list(FEDERATED_KINDS), now=200.0)
+    families = metrics_server.event_families([], list(FEDERATED_KINDS), now=200.0)
     assert value(families, "hybridfed_rollouts_in_progress", kind="FederatedDeployment") == 2
     assert value(families, "hybridfed_rollout_waves", kind="FederatedDeployment") == 5
     assert value(families, "hybridfed_rollout_waves_completed", kind="FederatedDeployment") == 1
@@ -263,7 +263,7 @@ def test_rollout_waves_aggregate_by_kind_and_time_the_current_wave() -> None:
     assert value(families, "hybridfed_rollout_wave_duration_seconds", kind="FederatedJob") == 0
     metrics.set_rollout_wave(web, 2, 3, clock=lambda: 195.0)
     metrics.finish_rollout(api)
-    families = metrics.event_families([], list(FEDERATED_KINDS), now=200.0)
+    families = metrics_server.event_families([], list(FEDERATED_KINDS), now=200.0)
     assert value(families, "hybridfed_rollouts_in_progress", kind="FederatedDeployment") == 1
     assert value(families, "hybridfed_rollout_wave_duration_seconds", kind="FederatedDeployment") == 5
 
@@ -331,7 +331,7 @@ def test_a_deleted_object_is_forgotten() -> None:
     metrics.PROPAGATION.seen(key, with_generation(configmap("web", {}), 1), None)
     metrics.set_rollout_wave(key, 1, 2)
     metrics.forget(key)
-    assert key not in metrics.PROPAGATION.pending and key not in metrics._ROLLOUTS
+    assert key not in metrics.PROPAGATION.pending and key not in metrics.ROLLOUTS
 
 
 def test_reconciles_are_counted_by_kind_and_result() -> None:
@@ -427,7 +427,7 @@ async def test_server_serves_the_registry_with_runtime_state_and_follows_convent
     bodies[1]["spec"]["template"]["data"] = {"password": secret}
     runtime = fake_runtime([member("idc-bj", "idc", "cn-beijing")], bodies)
     port = free_port()
-    async with metrics.serving(runtime, port) as server, aiohttp.ClientSession() as http:
+    async with metrics_server.serving(runtime, port) as server, aiohttp.ClientSession() as http:
         assert server.port == port
         async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
             assert resp.status == 200
@@ -461,12 +461,12 @@ async def test_a_busy_port_leaves_the_operator_running_without_metrics(caplog: p
         busy.bind(("0.0.0.0", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        async with metrics.serving(fake_runtime([], []), port) as server:
+        async with metrics_server.serving(fake_runtime([], []), port) as server:
             assert server.port is None
             await asyncio.sleep(0)
     assert "cannot listen" in caplog.text
 
 
 async def test_port_zero_serves_nothing() -> None:
-    async with metrics.serving(fake_runtime([], []), 0) as server:
+    async with metrics_server.serving(fake_runtime([], []), 0) as server:
         assert server.port is None

@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 
 from hybridfed import drivers
+from hybridfed.api.errors import SpecError
 from hybridfed.api.member import PROVIDERS, Translation
 from hybridfed.dev import topology
 from hybridfed.drivers import Detection, Driver, Price, TranslationDefaults, TranslationError
 from hybridfed.drivers.probe import PROVIDER_MISMATCH, build_probe_result
 from hybridfed.rendering import RenderError, render
 from hybridfed.scheduling import ClusterFacts
-from hybridfed.scheduling.errors import SpecError
 
 EXPOSURE = "hybridfed.io/exposure"
 TKE = {"loadBalancer": {"internalSubnetId": "subnet-0a1b2c3d"}}
@@ -476,15 +476,12 @@ def test_mismatch_is_a_warning_condition_that_clears() -> None:
 
 # ---- the package ---------------------------------------------------------------------------------
 def test_every_public_name_resolves() -> None:
-    assert sorted(drivers.__all__) == sorted(drivers._EXPORTS)
     for name in drivers.__all__:
         assert getattr(drivers, name) is not None
-    with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        _ = drivers.nope
 
 
 @pytest.mark.parametrize("module", ["hybridfed.rendering", "hybridfed.scheduling", "hybridfed.drivers",
-                                    "hybridfed.drivers.translate", "hybridfed.drivers.member"])
+                                    "hybridfed.drivers.translate", "hybridfed.drivers.cluster_driver"])
 def test_each_layer_imports_first_without_a_cycle(module: str) -> None:
     """Scheduling uses drivers.probe, translation uses rendering, rendering uses scheduling: whichever is
     imported first in a fresh interpreter must work."""

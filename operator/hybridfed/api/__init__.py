@@ -21,9 +21,7 @@ from .kinds import (
 from .parse import (
     InvalidObject,
     parse_federated,
-    parse_federated_status,
     parse_member,
-    parse_member_status,
     template_namespace_error,
 )
 
@@ -41,9 +39,7 @@ __all__ = [
     "get_condition",
     "is_condition_true",
     "parse_federated",
-    "parse_federated_status",
     "parse_member",
-    "parse_member_status",
     "set_condition",
     "target_gvk",
     "template_namespace_error",

@@ -8,6 +8,12 @@ from typing import Any
 
 from .meta import Condition, ConditionStatus
 
+# Condition types, named once: a federated object's ...
+SCHEDULED, PROPAGATED, READY, PROGRESSING = "Scheduled", "Propagated", "Ready", "Progressing"
+FEDERATED_CONDITIONS = (SCHEDULED, PROPAGATED, READY, PROGRESSING)
+# ... and a MemberCluster's.
+MEMBER_READY, MEMBER_REACHABLE = READY, "Reachable"
+
 
 def format_time(moment: datetime) -> str:
     """RFC 3339 in UTC with second precision, as metav1.Time serialises (naive means UTC)."""

@@ -26,12 +26,6 @@ from .meta import (
     Toleration,
 )
 
-#: Condition types of a federated object.
-SCHEDULED = "Scheduled"
-PROPAGATED = "Propagated"
-READY = "Ready"
-PROGRESSING = "Progressing"
-
 MAX_REGIONS = 64
 MAX_TOLERATIONS = 32
 MAX_OVERRIDES = 64

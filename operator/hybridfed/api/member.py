@@ -14,10 +14,6 @@ Provider = Literal["idc", "tencent", "aws", "aliyun", "gcp", "azure", "edge", "s
 PROVIDERS: tuple[str, ...] = get_args(Provider)
 Mode = Literal["Push", "Pull"]
 
-#: MemberCluster condition types.
-MEMBER_READY = "Ready"
-MEMBER_REACHABLE = "Reachable"
-
 MAX_ZONES = 32
 MAX_TAINTS = 32
 Zone = Annotated[str, Field(min_length=1, max_length=MAX_LABEL_VALUE)]

@@ -7,9 +7,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from .federated import FederatedSpec, FederatedStatus, spec_model
+from .federated import FederatedSpec, spec_model
 from .kinds import MEMBER_CLUSTER, federated_kind
-from .member import MemberClusterSpec, MemberClusterStatus
+from .member import MemberClusterSpec
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -73,17 +73,9 @@ def parse_federated(body: Mapping[str, Any]) -> FederatedSpec:
     return spec
 
 
-def parse_federated_status(body: Mapping[str, Any]) -> FederatedStatus:
-    return _validate(FederatedStatus, body.get("status"), "status")
-
-
 def parse_member(body: Mapping[str, Any]) -> MemberClusterSpec:
     """The spec of a MemberCluster; raises InvalidObject naming the fields."""
     kind = body.get("kind", MEMBER_CLUSTER.kind)
     if kind != MEMBER_CLUSTER.kind:
         raise InvalidObject([f"kind: expected {MEMBER_CLUSTER.kind}, got {kind!r}"])
     return _validate(MemberClusterSpec, body.get("spec"), "spec")
-
-
-def parse_member_status(body: Mapping[str, Any]) -> MemberClusterStatus:
-    return _validate(MemberClusterStatus, body.get("status"), "status")

@@ -37,13 +37,15 @@ from typing import Any, TypeVar
 
 import yaml
 
+from hybridfed.api.errors import ApiError
 from hybridfed.api.kinds import API_VERSION, MEMBER_CLUSTER
 from hybridfed.api.member import PROVIDERS
 from hybridfed.api.parse import InvalidObject, parse_member
+from hybridfed.api.redact import redact
 from hybridfed.drivers import access, detect_provider
 from hybridfed.drivers.access import namespace_secret_access
-from hybridfed.drivers.probe import redact, zones_of
-from hybridfed.members.client import ApiError, Credentials, CredentialsError, KubeClient, credentials_from_kubeconfig
+from hybridfed.drivers.probe import zones_of
+from hybridfed.members.client import Credentials, CredentialsError, KubeClient, credentials_from_kubeconfig
 
 DEFAULT_NAMESPACE = access.NAMESPACE
 MEMBER_CLUSTER_LABEL = "hybridfed.io/member-cluster"

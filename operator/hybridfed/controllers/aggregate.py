@@ -12,8 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from hybridfed.api import conditions
-
-SCHEDULED, PROPAGATED, READY, PROGRESSING = "Scheduled", "Propagated", "Ready", "Progressing"
+from hybridfed.api.conditions import PROGRESSING, PROPAGATED, READY, SCHEDULED
 
 
 def in_sync(desired: Any, live: Any) -> bool:

@@ -22,15 +22,15 @@ from typing import Any
 
 from hybridfed import logs, metrics
 from hybridfed.api import kinds
+from hybridfed.api.errors import ApiError
 from hybridfed.api.parse import parse_federated
 from hybridfed.controllers import progress
 from hybridfed.controllers.aggregate import ClusterOutcome, aggregate, cluster_ready, in_sync, status_patch
 from hybridfed.controllers.queue import WorkQueue
-from hybridfed.drivers import member as driver_member
-from hybridfed.members.client import ApiError, CredentialsError, KubeClient, Resource
+from hybridfed.drivers import cluster_driver
+from hybridfed.members.client import CredentialsError, KubeClient, Resource
 from hybridfed.members.registry import MemberRegistry
 from hybridfed.members.watch import (
-    LiveCache,
     ObjectKey,
     compact,
     compare_versions,
@@ -40,6 +40,7 @@ from hybridfed.members.watch import (
 )
 from hybridfed.rendering import RenderError, owner_reference, render
 from hybridfed.scheduling import ClusterFacts, SpecError, UnschedulableError, place, pod_request
+from hybridfed.scheduling.capacity import placed_requests
 
 log = logging.getLogger("hybridfed.federation")
 
@@ -88,6 +89,11 @@ def _digest(value: Any) -> str:
 _ONE_POD: dict[str, float] = {"pods": 1.0}
 
 
+def _places_replicas(body: Mapping[str, Any]) -> bool:
+    rows = (body.get("status") or {}).get("placement") or ()
+    return any(isinstance(r.get("replicas"), int) and r["replicas"] for r in rows)
+
+
 def requested_toleration(body: Mapping[str, Any]) -> int | None:
     """spec.failover.tolerationSeconds if the object sets it (else each member's driver decides)."""
     value = ((body.get("spec") or {}).get("failover") or {}).get("tolerationSeconds")
@@ -95,10 +101,11 @@ def requested_toleration(body: Mapping[str, Any]) -> int | None:
 
 
 class FederationController:
-    def __init__(self, host: KubeClient, cache: LiveCache, *, workers: int = 16,
+    def __init__(self, host: KubeClient, registry: MemberRegistry, *, workers: int = 16,
                  secret_access: SecretAccess | None = None) -> None:
         self.host = host
-        self.cache = cache
+        self.registry = registry
+        self.cache = registry.cache
         self.workers = workers
         self.secret_access = secret_access
         self.bodies: dict[Key, dict[str, Any]] = {}
@@ -109,8 +116,8 @@ class FederationController:
         # Member objects being written now, with the resourceVersions their watch reported meanwhile.
         self._writing: dict[ObjectKey, list[str]] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self.registry: MemberRegistry | None = None  # set by the operator once it exists
         self.reconciles = 0
+        registry.listen(self.on_member_object)
 
     # ---- inputs ----------------------------------------------------------------------------
     def on_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -143,7 +150,7 @@ class FederationController:
         once each object's toleration of that member has run out, when its replicas may move."""
         for key, body in self.bodies.items():
             if not_ready is not None:
-                self.queue.add_after(key, driver_member.toleration_seconds(not_ready, requested_toleration(body)) + 1)
+                self.queue.add_after(key, cluster_driver.toleration_seconds(not_ready, requested_toleration(body)) + 1)
             else:
                 self.queue.add(key)
 
@@ -182,7 +189,7 @@ class FederationController:
     async def reconcile(self, key: Key) -> bool:
         """Bring members in line with one federated object; True asks for a retry later."""
         body = self.bodies.get(key)
-        if body is None or self.registry is None:
+        if body is None:
             return False
         if (body["metadata"]).get("deletionTimestamp"):
             return await self._delete(key, body)
@@ -195,18 +202,17 @@ class FederationController:
 
     def _facts(self, key: Key, body: Mapping[str, Any]) -> dict[str, ClusterFacts]:
         """Cluster facts as this object sees them: its toleration, and its pod's price on each member."""
-        assert self.registry is not None
         requested = requested_toleration(body)
         request = self._pod_request(key, body, strict=True)
         cores, gib = request.get("cpu", 0.0), request.get("memory", 0.0) / 2**30
 
         def price(member: Mapping[str, Any]) -> float | None:
             try:
-                return driver_member.price_per_pod(member, cores, gib)
+                return cluster_driver.price_per_pod(member, cores, gib)
             except ValueError:
                 return None  # an unknown driver is reported per cluster by translation
 
-        facts = self.registry.facts(lambda m: driver_member.toleration_seconds(m, requested), price)
+        facts = self.registry.facts(lambda m: cluster_driver.toleration_seconds(m, requested), price)
         strategy = (((body.get("spec") or {}).get("placement") or {}).get("replicas") or {}).get("strategy")
         if strategy not in CAPACITY_STRATEGIES:
             return {f.name: f for f in facts}  # only these read `available`; skip the fleet-wide sum
@@ -216,11 +222,10 @@ class FederationController:
 
     def _api_unavailable(self, facts: Mapping[str, ClusterFacts], manifest: dict[str, Any]) -> dict[str, str]:
         """Members that serve the template's kind in no version we can convert to without loss."""
-        assert self.registry is not None
         out = {}
         for name in facts:
             member = self.registry.members.get(name)
-            error = driver_member.api_unavailable(member.body, manifest) if member else None
+            error = cluster_driver.api_unavailable(member.body, manifest) if member else None
             if error is not None:
                 out[name] = f"{error.reason}: {error.message}"
         return out
@@ -232,21 +237,11 @@ class FederationController:
         our decisions, is subtracted instead: it is exact the moment a decision is made, where a probe
         would lag behind pods still being created.
         """
-        totals: dict[str, dict[str, float]] = {}
-        for key, body in self.bodies.items():
-            if key == exclude:
-                continue
-            rows = (body.get("status") or {}).get("placement") or []
-            if not any(isinstance(r.get("replicas"), int) and r["replicas"] for r in rows):
-                continue
-            per_pod = self._pod_request(key, body)
-            for row in rows:
-                count = row.get("replicas")
-                if isinstance(count, int) and count:
-                    into = totals.setdefault(row["cluster"], {})
-                    for resource, value in per_pod.items():
-                        into[resource] = into.get(resource, 0.0) + value * count
-        return totals
+        return placed_requests(
+            ((body.get("status") or {}).get("placement") or (), self._pod_request(key, body))
+            for key, body in self.bodies.items()
+            if key != exclude and _places_replicas(body)
+        )
 
     def _pod_request(self, key: Key, body: Mapping[str, Any], *, strict: bool = False) -> dict[str, float]:
         """One replica's requests, parsed once per generation. `strict` raises a malformed quantity's
@@ -269,7 +264,6 @@ class FederationController:
         return cached[1]
 
     async def _normal(self, key: Key, body: dict[str, Any]) -> bool:
-        assert self.registry is not None
         now = datetime.now(UTC)
         spec = body.get("spec") or {}
         owner = owner_reference(body)
@@ -304,7 +298,7 @@ class FederationController:
         for name, replicas in interim.items():
             member = self.registry.members.get(name)
             try:
-                translate = driver_member.translator_for(member.body) if member else None
+                translate = cluster_driver.translator_for(member.body) if member else None
                 rendered[name] = render(body, facts[name], replicas, translate,
                                         target=(target.api_version, target.kind))
             except RenderError as exc:
@@ -357,7 +351,6 @@ class FederationController:
     async def _sync_cluster(self, body: Mapping[str, Any], cluster: str, replicas: int | None,
                             manifest: dict[str, Any] | RenderError, allowed: bool) -> ClusterOutcome:
         """Make one member hold `manifest`; a cluster whose rollout wave has not come keeps what it runs."""
-        assert self.registry is not None
         if isinstance(manifest, RenderError):
             return ClusterOutcome(cluster, replicas, None, False, f"{manifest.field}: {manifest.message}")
         okey = object_key(cluster, manifest)
@@ -447,7 +440,6 @@ class FederationController:
 
     async def _remove_unselected(self, body: Mapping[str, Any], selected: set[str]) -> bool:
         """Delete what this object placed on clusters it no longer selects; False if some delete failed."""
-        assert self.registry is not None
         ok = True
         for okey, _obj in self.cache.owned_by(owner_reference(body)):
             if okey[0] in selected:
@@ -456,7 +448,6 @@ class FederationController:
         return ok
 
     async def _delete_object(self, okey: ObjectKey) -> bool:
-        assert self.registry is not None
         cluster, api_version, kind, namespace, name = okey
         try:
             client = await self.registry.client(cluster)
@@ -469,7 +460,6 @@ class FederationController:
 
     async def _delete(self, key: Key, body: dict[str, Any]) -> bool:
         """Delete path: remove what we placed (unless orphaned), then release the finalizer."""
-        assert self.registry is not None
         if FINALIZER not in (body["metadata"].get("finalizers") or []):
             return False
         orphan = (body["metadata"].get("annotations") or {}).get(kinds.ANNOTATION_ORPHAN) == "true"
@@ -490,7 +480,6 @@ class FederationController:
         """List the target kind on every Ready member and every member status names; False if one could
         not be listed. After a restart the cache may not know every cluster yet, and an operator killed
         between placing and writing status leaves placements that status does not list."""
-        assert self.registry is not None
         placed = {row.get("cluster") for row in (body.get("status") or {}).get("placement") or []}
         namespace = watch_namespace(target.api_version, target.kind, key[1])
         for name, member in list(self.registry.members.items()):

@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hybridfed.members.client import ApiError, KubeClient
+from hybridfed.api.errors import ApiError
+from hybridfed.members.client import KubeClient
 
 log = logging.getLogger("hybridfed.leader")
 

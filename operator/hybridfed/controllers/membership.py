@@ -17,9 +17,10 @@ from typing import Any
 
 from hybridfed import drivers
 from hybridfed.api import kinds
+from hybridfed.api.errors import ApiError
 from hybridfed.controllers.aggregate import status_patch
 from hybridfed.controllers.federation import FederationController
-from hybridfed.members.client import ApiError, CredentialsError, KubeClient
+from hybridfed.members.client import CredentialsError, KubeClient
 from hybridfed.members.registry import Member, MemberRegistry
 
 log = logging.getLogger("hybridfed.members")
@@ -88,11 +89,9 @@ class MembershipController:
     async def probe_once(self, member: Member) -> None:
         now = datetime.now(UTC)
         previous: dict[str, Any] = member.body.get("status") or {}
-        spec = member.body.get("spec") or {}
         try:
-            driver = drivers.driver_for(member.body)
             client = await self.registry.client(member.name)
-            result = await asyncio.wait_for(driver.probe(client, provider=spec.get("provider")), self.probe_timeout)
+            result = await asyncio.wait_for(drivers.probe_member(member.body, client), self.probe_timeout)
             status = result.to_status(previous, now)
         except (ApiError, CredentialsError, TimeoutError, ValueError) as exc:
             message = exc.message if isinstance(exc, ApiError) else (str(exc) or "probe timed out")

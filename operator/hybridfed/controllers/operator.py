@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import kopf
 
-from hybridfed import metrics
 from hybridfed.api import kinds
+from hybridfed.controllers import metrics_server
 from hybridfed.controllers.federation import FederationController, SecretAccess
 from hybridfed.controllers.leader import LeaderElector
 from hybridfed.controllers.membership import MembershipController
@@ -67,15 +68,27 @@ class Runtime:
         # reconcile workers' writes plus probes and discovery, not more (watches have their own pool).
         connections = opts.workers + 8
         self.host = KubeClient("hub", self.creds, qps=400, burst=800, max_connections=connections)
-        self.cache = LiveCache()
-        self.federation = FederationController(self.host, self.cache, workers=opts.workers,
+        self.registry = MemberRegistry(self.host, LiveCache(), qps=opts.member_qps, burst=opts.member_burst,
+                                       max_connections=connections)
+        self.federation = FederationController(self.host, self.registry, workers=opts.workers,
                                                secret_access=secret_access)
-        self.registry = MemberRegistry(self.host, self.cache, self.federation.on_member_object,
-                                       qps=opts.member_qps, burst=opts.member_burst, max_connections=connections)
-        self.federation.registry = self.registry
         self.membership = MembershipController(self.host, self.registry, self.federation,
                                                probe_interval=opts.probe_interval)
         self._election: asyncio.Task[None] | None = None
+
+    # ---- what the metrics collector reads (controllers.metrics_server.Runtime) ---------------------
+    @property
+    def leading(self) -> bool:
+        return self.membership.active
+
+    def member_bodies(self) -> list[Mapping[str, Any]]:
+        return [m.body for m in self.registry.members.values()]
+
+    def federated_bodies(self) -> list[Mapping[str, Any]]:
+        return list(self.federation.bodies.values())
+
+    def queue_depth(self) -> int:
+        return len(self.federation.queue)
 
     async def start(self) -> None:
         """Reconcile and probe now, or once elected when running with leader election."""
@@ -155,6 +168,6 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
 async def run(opts: OperatorOptions, secret_access: SecretAccess | None = None,
               stop_flag: asyncio.Event | None = None) -> None:
     runtime = Runtime(opts, secret_access)
-    async with metrics.serving(runtime, opts.metrics_port):
+    async with metrics_server.serving(runtime, opts.metrics_port):
         await kopf.operator(registry=build_registry(runtime), clusterwide=True, standalone=True,
                             stop_flag=stop_flag)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hybridfed.rendering.errors import RenderError
+from hybridfed.api.errors import RenderError
 
 Manifest = dict[str, Any]
 Convert = Callable[[Manifest], Manifest]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hybridfed.api.member import Cost, Translation
-from hybridfed.drivers.probe import ProbeResult, probe_cluster
+from hybridfed.drivers.probe import Detect, MemberReader, ProbeResult, probe_cluster
 from hybridfed.drivers.translate import (
     FAST_STORAGE,
     NEUTRAL_INGRESS_CLASS,
@@ -24,7 +24,6 @@ from hybridfed.drivers.translate import (
     resolve,
     translate_manifest,
 )
-from hybridfed.members.client import Credentials, KubeClient
 
 __all__ = [
     "DEFAULT_TOLERATION_SECONDS",
@@ -59,6 +58,12 @@ class Price:
             memory_gib_hour=self.memory_gib_hour if cost.memory_gib_hour is None else cost.memory_gib_hour,
             pod_hour=self.pod_hour,
         )
+
+    def hourly(self, requests: Mapping[str, float]) -> float:
+        """What ``requests`` (``cpu`` cores, ``memory`` bytes, ``pods`` count, as placed) cost per hour."""
+        return (requests.get("cpu", 0.0) * self.cpu_core_hour
+                + requests.get("memory", 0.0) / 2**30 * self.memory_gib_hour
+                + requests.get("pods", 0.0) * self.pod_hour)
 
     def per_pod_hour(self, cpu_cores: float, memory_gib: float) -> float:
         """What one pod requesting ``cpu_cores`` and ``memory_gib`` costs per hour."""
@@ -100,7 +105,7 @@ class Detection:
 
 @dataclass(frozen=True)
 class Driver:
-    """One provider behind the uniform interface: connect, probe, price, translate, detect."""
+    """One provider behind the uniform interface: connection settings, probe, price, translate, detect."""
 
     name: str
     detection: Detection
@@ -114,23 +119,20 @@ class Driver:
     elastic_capacity: bool = False
     #: NotReady seconds tolerated before replicas move, for objects that set no toleration themselves.
     default_toleration_seconds: int = DEFAULT_TOLERATION_SECONDS
+    #: Seconds one request to the member may take (``members.client.connect`` uses it): WAN-attached edge
+    #: clusters answer slower than a cloud API server next to the hub.
+    request_timeout_seconds: float = 15.0
 
-    def connect(self, name: str, creds: Credentials, **pool_opts: Any) -> KubeClient:
-        """A pooled client for the member ``name``; ``pool_opts`` are KubeClient's (qps, burst, ...)."""
-        return KubeClient(name, creds, **pool_opts)
-
-    async def probe(self, client: KubeClient, provider: str | None = None) -> ProbeResult:
+    async def probe(self, client: MemberReader, detect: Detect, provider: str | None = None) -> ProbeResult:
         """Version, served resources, nodes, capacity, zones and the detected provider of a member.
 
         ``provider`` is the member's ``spec.provider`` (default: this driver's name); the status warns
         (``ProviderMismatch``) when the nodes look like another provider. Raises ``ApiError`` when the
-        member cannot be reached or refuses; the caller turns that into ``unreachable_status``.
+        member cannot be reached or refuses; the caller turns that into ``unreachable_status``. ``detect``
+        says which provider nodes look like (``registry.detect_provider``, which knows every driver).
         """
-        # Deferred: the registry imports every provider module, each of which imports this one.
-        from hybridfed.drivers.registry import detect_provider
-
         return await probe_cluster(client, provider=provider or self.name,
-                                   ready_without_nodes=self.ready_without_nodes, detect=detect_provider)
+                                   ready_without_nodes=self.ready_without_nodes, detect=detect)
 
     def price(self, cost: Cost | None = None) -> Price:
         """The driver's default prices, overridden by a MemberCluster's ``spec.cost`` where it sets them."""

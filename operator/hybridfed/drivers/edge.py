@@ -22,4 +22,6 @@ DRIVER = Driver(
     # Edge links drop for minutes as a matter of course (backhaul, power); moving replicas on every
     # blip would churn more than it heals.
     default_toleration_seconds=300,
+    # Requests cross a WAN backhaul: give them longer than a cloud API server next to the hub needs.
+    request_timeout_seconds=30.0,
 )

@@ -8,18 +8,19 @@ unit tests feed with realistic objects.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
-from hybridfed.api.conditions import format_time, set_condition
+from hybridfed.api.conditions import MEMBER_REACHABLE, MEMBER_READY, format_time, set_condition
+from hybridfed.api.errors import ApiError
 from hybridfed.api.kinds import MANAGED_BY, MANAGED_BY_LABEL
-from hybridfed.api.member import MEMBER_REACHABLE, MEMBER_READY, PROVIDERS
-from hybridfed.drivers.quantity import add_quantities, format_quantities, sum_quantities
-from hybridfed.members.client import ApiError, KubeClient
+from hybridfed.api.member import PROVIDERS
+from hybridfed.api.quantity import format_quantities, sum_quantities
+from hybridfed.api.redact import redact
+from hybridfed.api.resources import pod_requests
 
 #: Aggregated discovery (v2 since Kubernetes 1.30, v2beta1 from 1.26), then plain JSON: a server that
 #: does not aggregate answers with the legacy lists, which ``served_resources`` recognises by their kind.
@@ -35,6 +36,17 @@ ACTIVE_PODS_SELECTOR = "status.phase!=Succeeded,status.phase!=Failed"
 _PAGE = 500
 #: Longest condition message we write; API errors can quote whole response bodies.
 _MAX_MESSAGE = 1024
+
+
+
+class MemberReader(Protocol):
+    """What probing needs of a member client (``members.client.KubeClient`` is one): GET requests."""
+
+    name: str
+
+    async def request(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
+                      accept: str | None = None) -> Any: ...
+
 
 Detect = Callable[[Sequence[Mapping[str, Any]]], str | None]
 #: A warning condition on a MemberCluster, present (status True) only while spec.provider contradicts
@@ -91,7 +103,7 @@ def _is_aggregated(doc: Any) -> bool:
     return isinstance(doc, Mapping) and doc.get("kind") == "APIGroupDiscoveryList"
 
 
-async def served_resources(client: KubeClient, *, aggregated: bool = True) -> list[str]:
+async def served_resources(client: MemberReader, *, aggregated: bool = True) -> list[str]:
     """Every resource the member serves, sorted, as ``group/version/Kind`` (core: ``v1/Kind``).
 
     Two requests with aggregated discovery; without it (or with ``aggregated=False``) one request per
@@ -138,39 +150,6 @@ def node_zone(node: Mapping[str, Any]) -> str | None:
 def zones_of(nodes: Iterable[Mapping[str, Any]]) -> list[str]:
     """The zones the nodes are in, sorted."""
     return sorted({z for z in map(node_zone, nodes) if z})
-
-
-def _max_into(into: dict[str, Decimal], values: Mapping[str, Decimal]) -> None:
-    for resource, value in values.items():
-        into[resource] = max(into.get(resource, Decimal(0)), value)
-
-
-def pod_requests(pod: Mapping[str, Any]) -> dict[str, Decimal]:
-    """What one pod takes from its node, as the scheduler counts it.
-
-    The larger of (app containers + restartable init containers, i.e. sidecars) and the peak of the
-    init phase (each init container plus the sidecars started before it); pod-level requests, where set,
-    replace the container sums; plus ``spec.overhead``; plus one ``pods`` slot.
-    """
-    spec = pod.get("spec") or {}
-    running = sum_quantities((c.get("resources") or {}).get("requests") for c in spec.get("containers") or ())
-    sidecars: dict[str, Decimal] = {}
-    init_peak: dict[str, Decimal] = {}
-    for init in spec.get("initContainers") or ():
-        requests = sum_quantities([(init.get("resources") or {}).get("requests")])
-        if init.get("restartPolicy") == "Always":
-            add_quantities(sidecars, requests)
-            _max_into(init_peak, sidecars)
-        else:
-            _max_into(init_peak, sum_quantities([sidecars, requests]))
-    add_quantities(running, sidecars)
-    _max_into(running, init_peak)
-    pod_level = (spec.get("resources") or {}).get("requests")
-    if pod_level:
-        running.update(sum_quantities([pod_level]))
-    add_quantities(running, spec.get("overhead"))
-    running["pods"] = running.get("pods", Decimal(0)) + 1
-    return running
 
 
 # ---- the result ------------------------------------------------------------------------------------
@@ -267,7 +246,7 @@ def build_probe_result(*, provider: str, kubernetes_version: str, api_resources:
     )
 
 
-async def list_all(client: KubeClient, path: str, params: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+async def list_all(client: MemberReader, path: str, params: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """Every item of a list, fetched in pages so a large cluster is not one huge response."""
     items: list[dict[str, Any]] = []
     query = {**(params or {}), "limit": str(_PAGE)}
@@ -280,7 +259,7 @@ async def list_all(client: KubeClient, path: str, params: Mapping[str, str] | No
         query["continue"] = token
 
 
-async def probe_cluster(client: KubeClient, *, provider: str, detect: Detect,
+async def probe_cluster(client: MemberReader, *, provider: str, detect: Detect,
                         ready_without_nodes: bool = False) -> ProbeResult:
     """Read the member (concurrently) and build its ``ProbeResult``; ``ApiError`` if it cannot be read."""
     calls: tuple[Awaitable[Any], ...] = (
@@ -296,29 +275,6 @@ async def probe_cluster(client: KubeClient, *, provider: str, detect: Detect,
 
 
 # ---- failure ---------------------------------------------------------------------------------------
-_B64 = r"[A-Za-z0-9+/]"
-#: (pattern, replacement): what a credential looks like inside an error message.
-_SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"-----BEGIN [A-Z ]+-----.*?-----END [A-Z ]+-----", re.S), "[redacted]"),  # PEM
-    (re.compile(r"(?i)\b(bearer|basic)\s+[^\s,;\"']+"), r"\1 [redacted]"),  # Authorization values
-    (re.compile(r"\beyJ[\w-]*\.[\w-]+\.[\w-]*"), "[redacted]"),  # JWTs: service-account tokens
-    (re.compile(r"(?i)(token|password|passwd|secret|client-key-data)([\"']?\s*[=:]\s*[\"']?)[^\s,;&\"'}]+"),
-     r"\1\2[redacted]"),
-    # Long base64 runs mixing cases and digits (keys, kubeconfig data), not long URL paths.
-    (re.compile(rf"(?={_B64}*[A-Z])(?={_B64}*[a-z])(?={_B64}*[0-9]){_B64}{{40,}}={{0,2}}"), "[redacted]"),
-)
-
-
-def redact(text: str, known: Iterable[str] = ()) -> str:
-    """``text`` with credentials removed: the ``known`` secret values, and anything shaped like one."""
-    for value in known:
-        if value:
-            text = text.replace(value, "[redacted]")
-    for pattern, replacement in _SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
-
-
 def unreachable_status(previous_status: Mapping[str, Any] | None, error_message: str, now: datetime, *,
                        reason: str = "Unreachable", secrets: Iterable[str] = ()) -> dict[str, Any]:
     """MemberCluster ``status`` after a failed probe: Reachable and Ready False, the last facts kept.

@@ -30,9 +30,9 @@ from typing import Any
 
 from pydantic.alias_generators import to_camel, to_snake
 
+from hybridfed.api.errors import RenderError
 from hybridfed.api.kinds import ANNOTATION_EXPOSURE
 from hybridfed.api.member import Translation
-from hybridfed.rendering.errors import RenderError
 from hybridfed.rendering.images import REGISTRY_PATTERN, ImageRef, rewrite_image
 from hybridfed.rendering.podspec import pod_spec_paths
 

@@ -23,34 +23,14 @@ import aiohttp
 import yaml
 
 from hybridfed import metrics
+from hybridfed.api.errors import ApiError
+from hybridfed.drivers.base import Driver
 
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 MERGE_CONTENT_TYPE = "application/merge-patch+json"
 #: How often a client with a token file looks whether the kubelet rotated it (tokens live an hour at least).
 TOKEN_RECHECK_SECONDS = 60.0
 FIELD_MANAGER = "hybridfed"
-
-
-class ApiError(Exception):
-    """A non-2xx answer from an API server, or a transport failure (status 0)."""
-
-    def __init__(self, status: int, reason: str, message: str, cluster: str = "") -> None:
-        super().__init__(f"{cluster + ': ' if cluster else ''}{status} {reason}: {message}")
-        self.status = status
-        self.reason = reason
-        self.message = message
-
-    @property
-    def not_found(self) -> bool:
-        return self.status == 404
-
-    @property
-    def conflict(self) -> bool:
-        return self.status == 409
-
-    @property
-    def unreachable(self) -> bool:
-        return self.status == 0
 
 
 @dataclass(frozen=True)
@@ -385,3 +365,10 @@ class KubeClient:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             timer.done(0)  # a no-op when the stream had opened: a broken stream is not a second request
             raise ApiError(0, "Unreachable", f"{type(exc).__name__}: {exc}", self.name) from exc
+
+
+def connect(driver: Driver, name: str, creds: Credentials, **pool_opts: Any) -> KubeClient:
+    """The driver layer's ``connect``: stored credentials -> a pooled, rate-limited client for member
+    ``name``, with the driver's request timeout unless ``pool_opts`` (KubeClient's) say otherwise."""
+    pool_opts.setdefault("timeout", driver.request_timeout_seconds)
+    return KubeClient(name, creds, **pool_opts)

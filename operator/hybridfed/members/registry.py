@@ -14,10 +14,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hybridfed import drivers
 from hybridfed.api import conditions
-from hybridfed.drivers.quantity import QuantityError, parse_quantity
-from hybridfed.members.client import ApiError, CredentialsError, KubeClient, credentials_from_secret
-from hybridfed.members.watch import LiveCache, OnChange, Watcher, WatchKey
+from hybridfed.api.errors import ApiError
+from hybridfed.api.quantity import QuantityError, parse_quantity
+from hybridfed.drivers.base import Driver
+from hybridfed.members.client import CredentialsError, KubeClient, connect, credentials_from_secret
+from hybridfed.members.watch import LiveCache, ObjectKey, OnChange, Watcher, WatchKey
 from hybridfed.scheduling import ClusterFacts, Taint
 
 
@@ -34,7 +37,7 @@ class Member:
 
     @property
     def ready(self) -> bool:
-        return conditions.is_condition_true((self.body.get("status") or {}).get("conditions"), "Ready")
+        return conditions.is_condition_true((self.body.get("status") or {}).get("conditions"), conditions.MEMBER_READY)
 
     def facts(self, *, ready: bool) -> ClusterFacts:
         """facts_of(body), remembered until the body is replaced (bodies are never changed in place):
@@ -71,11 +74,19 @@ def facts_of(body: Mapping[str, Any], *, ready: bool) -> ClusterFacts:
     )
 
 
+def _connect_driver(body: Mapping[str, Any]) -> Driver:
+    """The driver whose connection settings reach this member; a driver that cannot be loaded is reported by
+    probe and translation, and must not stop the member from being reached meanwhile."""
+    try:
+        return drivers.driver_for(body)
+    except ValueError:
+        return drivers.get("generic")
+
+
 @dataclass
 class MemberRegistry:
     host: KubeClient
     cache: LiveCache
-    on_change: OnChange
     qps: float = 100.0
     burst: int = 200
     max_connections: int = 24
@@ -84,6 +95,16 @@ class MemberRegistry:
     watchers: dict[WatchKey, Watcher] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     clock: Callable[[], float] = time.monotonic
+    _listeners: list[OnChange] = field(default_factory=list)
+
+    def listen(self, on_change: OnChange) -> None:
+        """Call ``on_change(cluster, owner, object key, resourceVersion)`` for every change a member watch
+        sees (the federation controller queues the owner)."""
+        self._listeners.append(on_change)
+
+    def _changed(self, cluster: str, owner: str, key: ObjectKey, version: str) -> None:
+        for listener in self._listeners:
+            listener(cluster, owner, key, version)
 
     # ---- membership --------------------------------------------------------------------------
     def upsert(self, body: dict[str, Any]) -> tuple[Member, bool]:
@@ -155,8 +176,8 @@ class MemberRegistry:
         creds = credentials_from_secret(secret.get("data") or {}, spec.get("apiEndpoint"))
         if member.client is not None:
             await member.client.close()
-        member.client = KubeClient(name, creds, qps=self.qps, burst=self.burst,
-                                   max_connections=self.max_connections)
+        member.client = connect(_connect_driver(member.body), name, creds, qps=self.qps, burst=self.burst,
+                                max_connections=self.max_connections)
         member.credentials_version = version
         return member.client
 
@@ -171,7 +192,7 @@ class MemberRegistry:
                 if watcher is None:
                     client = await self.client(cluster)
                     resource = await client.resource(api_version, kind)
-                    watcher = Watcher(key, client, resource, self.cache, self.on_change, asyncio.Event())
+                    watcher = Watcher(key, client, resource, self.cache, self._changed, asyncio.Event())
                     self.watchers[key] = watcher
                     watcher.start()
         if not watcher.synced.is_set():

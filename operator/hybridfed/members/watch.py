@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hybridfed.members.client import ApiError, KubeClient, Resource
+from hybridfed.api.errors import ApiError
+from hybridfed.members.client import KubeClient, Resource
 from hybridfed.rendering import MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION
 
 log = logging.getLogger(__name__)

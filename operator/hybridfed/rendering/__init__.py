@@ -3,8 +3,8 @@
 Pure functions of plain data: no I/O, no kopf, no Kubernetes client.
 """
 
+from hybridfed.api.errors import RenderError
 from hybridfed.api.kinds import MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION
-from hybridfed.rendering.errors import RenderError
 from hybridfed.rendering.hashing import HASH_ANNOTATION, manifest_hash
 from hybridfed.rendering.images import ImageRef, rewrite_image
 from hybridfed.rendering.podspec import containers, pod_spec_paths

@@ -9,13 +9,12 @@ from typing import Any, Protocol
 import jsonpatch
 import jsonpointer
 
+from hybridfed.api.errors import RenderError, SpecError
 from hybridfed.api.kinds import MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION
-from hybridfed.rendering.errors import RenderError
+from hybridfed.api.selectors import selector_matches
 from hybridfed.rendering.hashing import HASH_ANNOTATION, manifest_hash
 from hybridfed.rendering.images import REGISTRY_PATTERN, TAG_PATTERN, rewrite_image
 from hybridfed.rendering.podspec import containers, pod_templates
-from hybridfed.scheduling.errors import SpecError
-from hybridfed.scheduling.selectors import selector_matches
 
 # Set by the API server of the host; sent to a member they would be rejected or, for ownerReferences
 # (host UIDs), make the member's garbage collector delete the object.

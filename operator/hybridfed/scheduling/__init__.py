@@ -5,11 +5,12 @@ Pure functions of plain data (the federated object's body as the API server retu
 losing ready ones) and ``waves`` (progressive rollout) are pure too.
 """
 
+from hybridfed.api.errors import PlacementError, SpecError, UnschedulableError
+from hybridfed.api.selectors import TAINT_EFFECTS, Taint, selector_matches, tolerates
 from hybridfed.scheduling.capacity import fit, pod_request
 from hybridfed.scheduling.division import DEFAULT_STRATEGY, STRATEGIES, Division, divide_replicas
 from hybridfed.scheduling.eligibility import NOT_READY_REASON, select_clusters
-from hybridfed.scheduling.errors import PlacementError, SpecError, UnschedulableError
-from hybridfed.scheduling.facts import TAINT_EFFECTS, ClusterFacts, Taint
+from hybridfed.scheduling.facts import ClusterFacts
 from hybridfed.scheduling.moves import describe_moves
 from hybridfed.scheduling.placement import (
     WEIGHT_ZERO_REASON,
@@ -18,7 +19,6 @@ from hybridfed.scheduling.placement import (
     failback_enabled,
     place,
 )
-from hybridfed.scheduling.selectors import selector_matches, tolerates
 from hybridfed.scheduling.spread import SPREAD_BY, apply_spread, groups_of
 from hybridfed.scheduling.transition import safe_transition
 from hybridfed.scheduling.waves import WavePlan, WaveState, plan_wave, resolve_waves

@@ -1,6 +1,6 @@
 """How many more pods of a workload a member cluster can take (``Capacity`` and ``Cost`` strategies).
 
-A pod's requests are counted the way the member's scheduler counts them (``drivers.probe.pod_requests``,
+A pod's requests are counted the way the member's scheduler counts them (``api.resources.pod_requests``,
 the same function that computes ``MemberCluster.status.available``), so that what placement expects to
 fit and what the probe reports as free are measured with one ruler.
 """
@@ -8,13 +8,13 @@ fit and what the probe reports as free are measured with one ruler.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from hybridfed.drivers.probe import pod_requests
-from hybridfed.drivers.quantity import QuantityError
-from hybridfed.scheduling.errors import PlacementError
+from hybridfed.api.errors import PlacementError
+from hybridfed.api.quantity import QuantityError
+from hybridfed.api.resources import pod_requests
 
 POD_SPEC_FIELD = "spec.template.spec.template.spec"
 
@@ -58,3 +58,26 @@ def fit(available: Mapping[str, float], request: Mapping[str, Decimal], running:
 def _exact(value: float) -> Decimal:
     # Through str, so that 3.9 cores / 100m is 39 and not 38.99999...
     return Decimal(str(value))
+
+
+#: One object's placement as far as capacity is concerned: its ``status.placement`` rows and what one of
+#: its replicas requests.
+Placed = tuple[Iterable[Mapping[str, Any]], Mapping[str, float]]
+
+
+def placed_requests(placements: Iterable[Placed]) -> dict[str, dict[str, float]]:
+    """Replicas x one replica's requests, summed per cluster and resource (``pods`` counts replicas).
+
+    The one place this sum is made: the operator subtracts it from what members report free (their
+    probes leave hybridfed's own pods out), and the metrics export it with its price.
+    """
+    totals: dict[str, dict[str, float]] = {}
+    for rows, per_pod in placements:
+        for row in rows:
+            count = row.get("replicas")
+            if not isinstance(count, int) or isinstance(count, bool) or not count:
+                continue
+            into = totals.setdefault(str(row.get("cluster")), {})
+            for resource, value in per_pod.items():
+                into[resource] = into.get(resource, 0.0) + value * count
+    return totals

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hybridfed.scheduling.errors import PlacementError
+from hybridfed.api.errors import PlacementError
 
 FIELD = "spec.placement.replicas"
 STRATEGIES: tuple[str, ...] = ("Duplicated", "Weighted", "Capacity", "Cost")

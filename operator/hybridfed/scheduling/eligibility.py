@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from hybridfed.api.selectors import selector_matches, tolerates
 from hybridfed.scheduling.facts import ClusterFacts
-from hybridfed.scheduling.selectors import selector_matches, tolerates
 
 #: The exclusion reason of a cluster that is not Ready: failover moves its replicas elsewhere.
 NOT_READY_REASON = "NotReady"

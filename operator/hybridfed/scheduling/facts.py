@@ -8,27 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, get_args
 
-TaintEffect = Literal["NoSchedule", "NoExecute"]
-TAINT_EFFECTS: tuple[str, ...] = get_args(TaintEffect)
-
-
-@dataclass(frozen=True)
-class Taint:
-    """A cluster taint (MemberCluster ``spec.taints[]``); same semantics as a node taint."""
-
-    key: str
-    value: str = ""
-    effect: TaintEffect = "NoSchedule"
-
-    def __post_init__(self) -> None:
-        if self.effect not in TAINT_EFFECTS:
-            raise ValueError(f"taint effect must be one of {', '.join(TAINT_EFFECTS)}, got {self.effect!r}")
-
-    def __str__(self) -> str:
-        # kubectl's notation, so messages look familiar: key=value:Effect, or key:Effect without a value.
-        return f"{self.key}={self.value}:{self.effect}" if self.value else f"{self.key}:{self.effect}"
+from hybridfed.api.selectors import Taint
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hybridfed.api.errors import PlacementError
 from hybridfed.scheduling.capacity import fit, pod_request
 from hybridfed.scheduling.division import (
     CAPACITY_AWARE,
@@ -17,7 +18,6 @@ from hybridfed.scheduling.division import (
     require_count,
 )
 from hybridfed.scheduling.eligibility import NOT_READY_REASON, select_clusters
-from hybridfed.scheduling.errors import PlacementError
 from hybridfed.scheduling.facts import ClusterFacts
 from hybridfed.scheduling.spread import Rank, apply_spread
 

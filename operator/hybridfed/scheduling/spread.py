@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
+from hybridfed.api.errors import PlacementError, UnschedulableError
 from hybridfed.scheduling.division import require_count
-from hybridfed.scheduling.errors import PlacementError, UnschedulableError
 from hybridfed.scheduling.facts import ClusterFacts
 
 FIELD = "spec.placement.spread"

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hybridfed.api.errors import PlacementError
 from hybridfed.scheduling.division import require_count
-from hybridfed.scheduling.errors import PlacementError
 
 FIELD = "spec.rollout"
 ROLLOUT_STRATEGIES: tuple[str, ...] = ("All", "Waves")

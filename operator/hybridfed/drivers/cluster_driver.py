@@ -1,8 +1,9 @@
 """What a MemberCluster object says about its driver: the entry points the controllers call.
 
-All take the MemberCluster as the plain dict the watch delivers, and are pure: the driver is chosen by
-``spec.driver`` (a built-in or third-party driver name) or else ``spec.provider``; ``spec.translation``
-and ``spec.cost`` override the driver's tables; ``status.apiResources`` is what the last probe saw served.
+"Cluster driver": the driver a cluster's object selects. All take the MemberCluster as the plain dict
+the watch delivers, and are pure but for ``probe_member``: the driver is chosen by ``spec.driver`` (a
+built-in or third-party driver name) or else ``spec.provider``; ``spec.translation`` and ``spec.cost``
+override the driver's tables; ``status.apiResources`` is what the last probe saw served.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from pydantic import ValidationError
 
 from hybridfed.api.member import Cost, Translation
 from hybridfed.drivers.apiversions import APIUnavailable, adapt_api_version
-from hybridfed.drivers.base import DEFAULT_TOLERATION_SECONDS, Driver
-from hybridfed.drivers.registry import get
+from hybridfed.drivers.base import DEFAULT_TOLERATION_SECONDS, Driver, Price
+from hybridfed.drivers.probe import MemberReader, ProbeResult
+from hybridfed.drivers.registry import detect_provider, get
 from hybridfed.drivers.translate import TranslationError
 from hybridfed.rendering.render import Translate
 
@@ -54,6 +56,12 @@ def api_unavailable(member: Mapping[str, Any], manifest: dict[str, Any]) -> APIU
 def driver_for(member: Mapping[str, Any]) -> Driver:
     """The member's driver; ValueError (``DriverPluginError`` for a broken plugin) naming the problem."""
     return get(driver_name(member))
+
+
+async def probe_member(member: Mapping[str, Any], client: MemberReader) -> ProbeResult:
+    """Probe a member with its driver, checking its nodes against ``spec.provider``; ValueError when the
+    driver cannot be loaded, ``ApiError`` when the member cannot be read."""
+    return await driver_for(member).probe(client, detect_provider, provider=_spec(member).get("provider"))
 
 
 def translator_for(member: Mapping[str, Any]) -> Translate:
@@ -106,9 +114,15 @@ def toleration_seconds(member: Mapping[str, Any], requested: int | None) -> int:
         return DEFAULT_TOLERATION_SECONDS  # an unknown driver is reported by translation, not here
 
 
+def price_of(member: Mapping[str, Any]) -> Price:
+    """The member's prices: its driver's, with ``spec.cost`` over them. ValueError when the driver is
+    unknown or ``spec.cost`` does not parse."""
+    cost = _spec(member).get("cost")
+    return driver_for(member).price(Cost.model_validate(cost) if cost else None)
+
+
 def price_per_pod(member: Mapping[str, Any], cpu_cores: float, memory_gib: float) -> float:
     """Hourly price of one pod requesting ``cpu_cores`` and ``memory_gib`` on this member: the driver's
     prices with the member's ``spec.cost`` over them (for ``ClusterFacts.price_per_pod``). ValueError
     when the driver is unknown or ``spec.cost`` does not parse."""
-    cost = _spec(member).get("cost")
-    return driver_for(member).price_per_pod(cpu_cores, memory_gib, Cost.model_validate(cost) if cost else None)
+    return price_of(member).per_pod_hour(cpu_cores, memory_gib)

@@ -1,4 +1,4 @@
-"""Kubernetes label selectors and taint tolerations, evaluated against cluster facts.
+"""Kubernetes label selectors and taint tolerations, evaluated against cluster facts (and the Taint they carry).
 
 This is the one implementation of both: placement uses it for ``spec.placement`` and rendering uses it
 for ``spec.overrides[].clusterSelector``. Semantics follow Kubernetes so that people can rely on what
@@ -8,10 +8,31 @@ they already know from node selectors and node taints.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
 
-from hybridfed.scheduling.errors import SpecError
-from hybridfed.scheduling.facts import Taint
+from hybridfed.api.errors import SpecError
+
+TaintEffect = Literal["NoSchedule", "NoExecute"]
+TAINT_EFFECTS: tuple[str, ...] = get_args(TaintEffect)
+
+
+@dataclass(frozen=True)
+class Taint:
+    """A cluster taint (MemberCluster ``spec.taints[]``); same semantics as a node taint."""
+
+    key: str
+    value: str = ""
+    effect: TaintEffect = "NoSchedule"
+
+    def __post_init__(self) -> None:
+        if self.effect not in TAINT_EFFECTS:
+            raise ValueError(f"taint effect must be one of {', '.join(TAINT_EFFECTS)}, got {self.effect!r}")
+
+    def __str__(self) -> str:
+        # kubectl's notation, so messages look familiar: key=value:Effect, or key:Effect without a value.
+        return f"{self.key}={self.value}:{self.effect}" if self.value else f"{self.key}:{self.effect}"
+
 
 _SET_OPERATORS = ("In", "NotIn")
 _EXISTENCE_OPERATORS = ("Exists", "DoesNotExist")
