@@ -57,3 +57,10 @@ bench: tools venv
 	$(BIN)/python -m bench.propagation --profile $(BENCH_ARGS)
 	$(BIN)/python -m bench.memory $(BENCH_ARGS)
 	$(BIN)/python -m bench.failover $(BENCH_ARGS)
+
+# Chaos (bench/chaos.py, docs/performance.md "Chaos"): faults injected while a mixed load runs, then every
+# invariant checked against the members; its own fleet (.hybridfed/bench-chaos, ports 26400+). At least 30 min
+# and 200 faults; `make chaos SMOKE=1`: 3 min, 10 faults. Exits non-zero when an invariant is broken.
+.PHONY: chaos
+chaos: tools venv
+	$(BIN)/python -m bench.chaos $(BENCH_ARGS)

@@ -14,6 +14,7 @@ import subprocess
 import time
 
 from bench.common import write_result
+from hybridfed.dev import bootstrap
 from hybridfed.dev.fleet import Fleet
 
 
@@ -23,7 +24,7 @@ def main() -> int:
     args = parser.parse_args()
     fleet = Fleet()
     kubectl = [str(fleet.bin_dir / "kubectl"), "--kubeconfig", str(fleet.kubeconfig), "--context", "hub"]
-    subprocess.run([*kubectl, "create", "namespace", "latency"], capture_output=True)
+    bootstrap.bind_namespace(fleet, "latency")
     seconds = []
     for i in range(args.rounds):
         name = f"lat-{i}"

@@ -33,6 +33,7 @@ import aiohttp
 
 from hybridfed.api import kinds
 from hybridfed.api.errors import ApiError
+from hybridfed.api.kinds import API_VERSION, DEFAULT_CLUSTER_SET, MEMBER_CLUSTER_SET_BINDING
 from hybridfed.dev import bootstrap, topology
 from hybridfed.dev.fleet import Fleet
 from hybridfed.members.client import KubeClient, credentials_from_kubeconfig
@@ -659,13 +660,18 @@ class Observers:
 # ==== concurrency and phases =====================================================================
 
 async def ensure_namespace(client: KubeClient, name: str) -> None:
-    """Create a namespace (no labels: on the hub it is the user's namespace); fine if it exists."""
-    try:
-        await client.request("POST", "/api/v1/namespaces",
-                             body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    except ApiError as exc:
-        if not exc.conflict:
-            raise
+    """Create a namespace (no labels: on the hub it is the user's namespace) bound to the `default`
+    MemberClusterSet, as a hub admin would for a team; fine if they exist."""
+    binding = {"apiVersion": API_VERSION, "kind": MEMBER_CLUSTER_SET_BINDING.kind,
+               "metadata": {"name": DEFAULT_CLUSTER_SET, "namespace": name},
+               "spec": {"clusterSet": DEFAULT_CLUSTER_SET}}
+    for path, body in (("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+                       (f"/apis/{API_VERSION}/namespaces/{name}/{MEMBER_CLUSTER_SET_BINDING.plural}", binding)):
+        try:
+            await client.request("POST", path, body=body)
+        except ApiError as exc:
+            if not exc.conflict:
+                raise
 
 
 async def bounded(jobs: Iterable[Callable[[], Awaitable[None]]], concurrency: int) -> None:

@@ -4,6 +4,8 @@
 Each binary carries a stamp (bin/.stamps/<name>) holding a digest of everything
 that pins it: the tool version, the wrapper module's go.mod/go.sum and the
 ldflags. A second run with nothing changed only compares stamps (seconds).
+A cold build takes minutes, so each tool prints `[i/n] NAME: building`, a
+heartbeat every ~30 s while go runs, and the time it took.
 Usage: python3 hack/build_tools.py [--force] [NAME ...]
 """
 
@@ -28,6 +30,10 @@ KUBERNETES_VERSION = "v1.34.4"
 ETCD_VERSION = "v3.6.16"
 KWOK_VERSION = "v0.8.0"
 HELM_VERSION = "v3.19.5"
+# Prometheus 3.x is published as the Go module version v0.3MM.P (3.16.0 -> v0.316.0).
+PROMETHEUS_VERSION = "v0.316.0"
+
+HEARTBEAT_SECONDS = 30.0
 
 _K8S_LDFLAGS = " ".join(
     [
@@ -54,26 +60,70 @@ OUR_STAGES = ROOT / "hack" / "kwok"
 @dataclass(frozen=True)
 class Tool:
     name: str
-    module_dir: Path  # where `go build` runs (a wrapper module), or None-like for go install
+    module_dir: Path  # where `go build` runs (a wrapper module); for `go install` only its cwd
     packages: tuple[str, ...] = ()
-    install: str = ""  # "pkg@version" for modules without replace lines
+    # ("pkg@version", ...) for modules without replace lines: `go install` them straight from the proxy
+    install: tuple[str, ...] = ()
     ldflags: str = "-s -w"
     pins: tuple[str, ...] = field(default_factory=tuple)
 
     def outputs(self) -> list[Path]:
         if self.install:
-            return [BIN / self.install.split("@")[0].rsplit("/", 1)[-1]]
+            return [BIN / spec.split("@")[0].rsplit("/", 1)[-1] for spec in self.install]
         return [BIN / p.rsplit("/", 1)[-1] if "/" in p else BIN / self.name for p in self.packages]
+
+    @property
+    def version(self) -> str:
+        """The pinned version shown in progress lines."""
+        if self.pins:
+            return self.pins[0]
+        return self.install[0].rsplit("@", 1)[-1] if self.install else "?"
 
     def digest(self) -> str:
         h = hashlib.sha256()
-        for part in (self.name, self.install, self.ldflags, *self.pins, *self.packages):
+        # " ".join keeps a one-package install digesting exactly as the former "pkg@version" string did
+        for part in (self.name, " ".join(self.install), self.ldflags, *self.pins, *self.packages):
             h.update(part.encode() + b"\0")
         for name in ("go.mod", "go.sum", "main.go", "tools.go"):
             f = self.module_dir / name
             if f.exists() and not self.install:
                 h.update(f.read_bytes())
         return h.hexdigest()
+
+
+def prometheus_release(module_version: str) -> str:
+    """The Prometheus release a module version stands for: v0.316.0 -> 3.16.0."""
+    major_minor, patch = module_version.removeprefix("v0.").split(".")
+    return f"{int(major_minor) // 100}.{int(major_minor) % 100}.{patch}"
+
+
+def prometheus_tool(module_version: str = PROMETHEUS_VERSION) -> Tool:
+    """Prometheus and promtool, for the observability e2e (it uses only the HTTP API and promtool).
+
+    The module's go.mod has no replace lines, so `go install pkg@version` builds it from the proxy.
+    Version-stamped with the -X flags of Prometheus's own build (.promu.yml), so `--version` says the
+    release. A module zip carries no git metadata: Revision is the module version, and BuildDate is a
+    fixed date (the release's) so the build, and with it the stamp digest, stays reproducible.
+    No `builtinassets` tag (upstream sets it): it embeds the compiled web UI, which the module zip does
+    not contain (it is built with npm), so the build would fail; without it Prometheus serves the UI from
+    disk if present and the HTTP API either way, which is all the tests use.
+    """
+    v = "github.com/prometheus/common/version"
+    ldflags = " ".join([
+        "-s -w",
+        f"-X {v}.Version={prometheus_release(module_version)}",
+        f"-X {v}.Revision={module_version}",
+        f"-X {v}.Branch=HEAD",
+        f"-X {v}.BuildUser=hybridfed@build_tools",
+        f"-X {v}.BuildDate=20261105-15:06:51",
+    ])
+    return Tool(
+        name="prometheus",
+        module_dir=TOOLS,
+        install=tuple(f"github.com/prometheus/prometheus/cmd/{c}@{module_version}" for c in ("prometheus", "promtool")),
+        ldflags=ldflags,
+        pins=(module_version,),
+    )
 
 
 TOOLS_TABLE: tuple[Tool, ...] = (
@@ -88,9 +138,35 @@ TOOLS_TABLE: tuple[Tool, ...] = (
         pins=(KUBERNETES_VERSION,),
     ),
     Tool(name="etcd", module_dir=TOOLS / "etcd", packages=(".",), pins=(ETCD_VERSION,)),
-    Tool(name="kwok", module_dir=TOOLS, install=f"sigs.k8s.io/kwok/cmd/kwok@{KWOK_VERSION}"),
-    Tool(name="helm", module_dir=TOOLS, install=f"helm.sh/helm/v3/cmd/helm@{HELM_VERSION}"),
+    Tool(name="kwok", module_dir=TOOLS, install=(f"sigs.k8s.io/kwok/cmd/kwok@{KWOK_VERSION}",)),
+    Tool(name="helm", module_dir=TOOLS, install=(f"helm.sh/helm/v3/cmd/helm@{HELM_VERSION}",)),
+    prometheus_tool(),
 )
+
+
+def format_elapsed(seconds: float) -> str:
+    """45 -> "45s", 192 -> "3m12s", 3725 -> "1h02m05s"."""
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+def label(index: int, count: int, name: str) -> str:
+    """What every progress line of one tool starts with: "[2/5] etcd"."""
+    return f"[{index}/{count}] {name}"
+
+
+def heartbeat(prefix: str, elapsed: float) -> str:
+    return f"{prefix}: still building, {format_elapsed(elapsed)} elapsed"
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
 
 
 def _go_env() -> dict[str, str]:
@@ -107,16 +183,29 @@ def _up_to_date(tool: Tool) -> bool:
     return all(o.exists() for o in tool.outputs())
 
 
-def _build(tool: Tool) -> None:
+def _build(tool: Tool, prefix: str, started: float) -> None:
     env = _go_env()
     if tool.install:
         env["GOBIN"] = str(BIN)
-        cmd = ["go", "install", f"-ldflags={tool.ldflags}", tool.install]
+        cmd = ["go", "install", f"-ldflags={tool.ldflags}", *tool.install]
     else:
         cmd = ["go", "build", f"-ldflags={tool.ldflags}", "-o", str(BIN / tool.name) if tool.packages == (".",)
                else str(BIN) + "/", *tool.packages]
-    print(f"+ ({tool.module_dir.relative_to(ROOT)}) {' '.join(cmd)}", flush=True)
-    subprocess.run(cmd, cwd=tool.module_dir, env=env, check=True)
+    _say(f"+ ({tool.module_dir.relative_to(ROOT)}) {' '.join(cmd)}")
+    proc = subprocess.Popen(cmd, cwd=tool.module_dir, env=env)
+    try:
+        while True:
+            try:
+                rc = proc.wait(timeout=HEARTBEAT_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                _say(heartbeat(prefix, time.monotonic() - started))
+    except BaseException:  # Ctrl-C: do not leave go running behind us
+        proc.terminate()
+        proc.wait()
+        raise
+    if rc != 0:
+        raise subprocess.CalledProcessError(rc, cmd)
 
 
 def _write_kwok_stages() -> None:
@@ -168,16 +257,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown tool(s): {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
     STAMPS.mkdir(parents=True, exist_ok=True)
-    for tool in TOOLS_TABLE:
-        if tool.name not in wanted:
-            continue
+    selected = [t for t in TOOLS_TABLE if t.name in wanted]
+    begun = time.monotonic()
+    built = 0
+    for index, tool in enumerate(selected, 1):
+        prefix = label(index, len(selected), tool.name)
         if not args.force and _up_to_date(tool):
-            print(f"{tool.name}: up to date")
+            _say(f"{prefix}: up to date ({tool.version})")
             continue
+        _say(f"{prefix}: building (pinned {tool.version})")
         started = time.monotonic()
-        _build(tool)
+        try:
+            _build(tool, prefix, started)
+        except subprocess.CalledProcessError as exc:
+            _say(f"{prefix}: FAILED after {format_elapsed(time.monotonic() - started)} (go exited {exc.returncode})")
+            return 1
         (STAMPS / tool.name).write_text(tool.digest() + "\n")
-        print(f"{tool.name}: built in {time.monotonic() - started:.0f}s")
+        built += 1
+        _say(f"{prefix}: built in {format_elapsed(time.monotonic() - started)}")
+    if built:
+        _say(f"built {built} of {len(selected)} tool(s) in {format_elapsed(time.monotonic() - begun)}; "
+             f"{len(selected) - built} up to date")
+    else:
+        _say(f"all {len(selected)} tool(s) up to date")
     if "kwok" in wanted:
         _write_kwok_stages()  # cheap, and our own stages may have changed
     return 0

@@ -33,7 +33,9 @@ def main() -> int:
         bootstrap.start_operator(fleet)
         bootstrap.wait_members_ready(fleet, [m.name for m in members])
         print(bootstrap.kubectl(fleet, "hub", "get", "memberclusters"))
-        step("example app: manifests/examples/ (Weighted 2:1:1 Deployment, Service, ConfigMap)")
+        step("example app: the default MemberClusterSet (manifests/clustersets/), bound to namespace demo, "
+             "and manifests/examples/ (Weighted 2:1:1 Deployment, Service, ConfigMap)")
+        print(bootstrap.kubectl(fleet, "hub", "apply", "-f", str(repo_root() / "manifests" / "clustersets")))
         started = time.monotonic()
         print(bootstrap.kubectl(fleet, "hub", "apply", "-f", str(repo_root() / "manifests" / "examples")))
         bootstrap.kubectl(fleet, "hub", "wait", "-n", "demo", "--for=condition=Ready", "--timeout=120s",

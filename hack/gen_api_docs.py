@@ -132,7 +132,7 @@ def page(crd: dict[str, Any], example: str | None) -> str:
         lines.append(f"| places in each member | {places} |")
     columns = ", ".join(c["name"].upper() for c in version.get("additionalPrinterColumns") or [])
     lines += [f"| `kubectl get` columns | NAME, {columns} |", ""]
-    if kind != "MemberCluster":
+    if kind in PLACES:
         lines += ["Deleting the object deletes what it placed (finalizer `hybridfed.io/cleanup`) unless it is "
                   "annotated `hybridfed.io/orphan: \"true\"`; an object already in a member that hybridfed did "
                   "not create is reported as a conflict unless the federated object is annotated "
@@ -168,7 +168,11 @@ def index(crds: list[dict[str, Any]]) -> str:
         lines.append(f"| [{names['kind']}]({names['kind'].lower()}.md) | {crd['spec']['scope']} | "
                      f"`{(names.get('shortNames') or [''])[0]}` | {_cell(description)} |")
     lines += ["", "The ValidatingAdmissionPolicy `hybridfed-template-namespace` (installed with the CRDs) also refuses "
-              "a federated object whose `spec.template.metadata.namespace` names another namespace than its own.", ""]
+              "a federated object whose `spec.template.metadata.namespace` names another namespace than its own. "
+              "Two more guard tenancy ([docs/tenancy.md](../tenancy.md)): `hybridfed-cluster-set-label` lets only "
+              "hub admins (groups `system:masters`, `hybridfed:cluster-admins`) add, change or remove a "
+              "MemberCluster's `hybridfed.io/cluster-set` label, and `hybridfed-cluster-set-bind` refuses a "
+              "MemberClusterSetBinding unless its creator may `create` `memberclustersets/bind` for that set.", ""]
     return "\n".join(lines)
 
 

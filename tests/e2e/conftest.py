@@ -109,6 +109,11 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 60, interval:
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
 
 
+def tenant_namespace(kubectl: Kubectl, namespace: str) -> None:
+    """A hub namespace bound to the `default` MemberClusterSet (what a hub admin does for a team)."""
+    bootstrap.bind_namespace(kubectl.fleet, namespace)
+
+
 @pytest.fixture(scope="session")
 def federation(fleet: fleet_mod.Fleet, kubectl: Kubectl) -> Iterator[Operator]:
     """CRDs on the hub, the three members joined with least-privilege credentials, the operator running."""

@@ -12,7 +12,7 @@ import pytest
 
 from hybridfed.dev import fleet as fleet_mod
 
-from .conftest import Kubectl, Operator, get_json, wait_for
+from .conftest import Kubectl, Operator, get_json, tenant_namespace, wait_for
 
 MEMBERS = ("idc-bj", "tke-gz", "eks-sg")
 NS = "fed-e2e"
@@ -49,7 +49,7 @@ def condition(obj: dict[str, Any] | None, type_: str) -> str | None:
 
 @pytest.fixture(scope="module", autouse=True)
 def namespace(federation: Operator, kubectl: Kubectl) -> Iterator[None]:
-    kubectl("hub", "create", "namespace", NS, check=False)
+    tenant_namespace(kubectl, NS)
     yield
 
 

@@ -23,7 +23,7 @@ import yaml
 from hybridfed.dev import bootstrap
 from hybridfed.dev import fleet as fleet_mod
 
-from .conftest import Kubectl, Operator, get_json, wait_for
+from .conftest import Kubectl, Operator, get_json, tenant_namespace, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "manifests" / "charts" / "hybridfed"
@@ -129,7 +129,8 @@ def test_chart_renders_objects_the_hub_accepts(fleet: fleet_mod.Fleet, kubectl: 
 def test_reference_examples_pass_the_hubs_validation(federation: Operator, kubectl: Kubectl) -> None:
     """The examples on docs/reference/ pages: schema, CEL rules and the admission policy of a real API server."""
     examples = ROOT / "docs" / "reference" / "examples"
-    created = kubectl("hub", "create", "namespace", "shop", check=False).returncode == 0
+    created = kubectl("hub", "get", "namespace", "shop", check=False).returncode != 0
+    tenant_namespace(kubectl, "shop")
     try:
         result = kubectl("hub", "apply", "--dry-run=server", "-f", str(examples), check=False)
         assert result.returncode == 0, result.stderr
@@ -157,7 +158,7 @@ def test_operator_pod_passes_the_restricted_pod_security_standard(install_second
                                                                   kubectl: Kubectl) -> None:
     """The pod template, created for real (dry run) in a namespace that enforces `restricted`."""
     restricted = "helm-e2e-restricted"
-    kubectl("hub", "create", "namespace", restricted, check=False)
+    tenant_namespace(kubectl, restricted)
     kubectl("hub", "label", "namespace", restricted, "pod-security.kubernetes.io/enforce=restricted",
             "--overwrite")
     try:
@@ -293,7 +294,7 @@ def test_operator_runs_the_federation_with_only_the_charts_rbac(chart_operator: 
         timeout=30)
 
     # The core propagation scenario.
-    kubectl("hub", "create", "namespace", APP_NS, check=False)
+    tenant_namespace(kubectl, APP_NS)
     apply(kubectl, fed("FederatedConfigMap", "settings", {"data": {"mode": "chart-rbac"}}))
     apply(kubectl, fed("FederatedDeployment", "web", {
         "metadata": {"labels": {"app": "web"}},
@@ -345,7 +346,7 @@ def test_upgrade_changes_the_release_and_refuses_bad_values(install_seconds: flo
 
 def test_uninstall_keeps_the_crds_and_the_objects(install_seconds: float, fleet: fleet_mod.Fleet,
                                                   kubectl: Kubectl) -> None:
-    kubectl("hub", "create", "namespace", APP_NS, check=False)
+    tenant_namespace(kubectl, APP_NS)
     apply(kubectl, fed("FederatedConfigMap", "survives-uninstall", {"data": {"k": "v"}}))
     try:
         result = helm(fleet, "uninstall", RELEASE, "-n", NS, "--wait")

@@ -106,10 +106,16 @@ def test_join_registers_the_member_with_its_detected_provider(
 def test_hub_stores_only_the_service_account_token_and_the_ca(
         fleet: fleet_mod.Fleet, kubectl: Kubectl, joined: dict[str, JoinResult], member: topology.ClusterSpec) -> None:
     secret = get_json(kubectl, "hub", "secret", "-n", "hybridfed-system", f"{member.name}-credentials")
-    assert set(secret["data"]) == {"token", "ca.crt"}
+    assert set(secret["data"]) == {"token", "ca.crt", "expiration"}
     assert base64.b64decode(secret["data"]["ca.crt"]) == admin(fleet, member.name).ca_data
-    token_secret = get_json(kubectl, member.name, "secret", "-n", "hybridfed-system", access.TOKEN_SECRET)
-    assert secret["data"]["token"] == token_secret["data"]["token"]
+    # A time-bound TokenRequest token of the member ServiceAccount; no long-lived token Secret in the member.
+    payload = base64.b64decode(secret["data"]["token"]).decode().split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["sub"] == SA
+    expiration = base64.b64decode(secret["data"]["expiration"]).decode()
+    assert datetime.fromtimestamp(claims["exp"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ") == expiration
+    assert joined[member.name].token_expiration == expiration
+    assert get_json(kubectl, member.name, "secret", "-n", "hybridfed-system", access.TOKEN_SECRET) is None
     # The admin kubeconfig's client key is nowhere on the hub.
     key = yaml.safe_load(fleet.cluster_kubeconfig(member.name).read_text())["users"][0]["user"]["client-key-data"]
     everything = kubectl("hub", "get", "secrets,configmaps,memberclusters", "-A", "-o", "json").stdout
@@ -184,10 +190,31 @@ def test_secrets_are_granted_one_namespace_at_a_time(kubectl: Kubectl, joined: d
             await client.close()
 
     refused = asyncio.run(run())
-    assert refused.status in (403, 422) and access.SECRETS_GUARD in refused.message
+    # Two admission policies refuse it: the member guard (any write of the credential into kube-system) and
+    # the secrets guard (the secrets role bound there by anyone); whichever the API server reports.
+    assert refused.status in (403, 422) and "kube-system" in refused.message
+    assert access.MEMBER_GUARD in refused.message or access.SECRETS_GUARD in refused.message
     assert can_i(kubectl, "idc-bj", "get", "secrets", "-n", tenant)
     assert not can_i(kubectl, "idc-bj", "get", "secrets", "-n", "kube-system")
     assert not can_i(kubectl, "idc-bj", "get", "secrets", "-n", "default")
+
+
+def legacy_token_secret(kubectl: Kubectl, cluster: str) -> None:
+    """The long-lived token Secret joins made before tokens were time-bound."""
+    kubectl(cluster, "apply", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+        "metadata": {"name": access.TOKEN_SECRET, "namespace": "hybridfed-system",
+                     "annotations": {"kubernetes.io/service-account.name": access.SERVICE_ACCOUNT}}}))
+
+
+def test_join_removes_the_long_lived_token_an_older_join_left(fleet: fleet_mod.Fleet, kubectl: Kubectl,
+                                                              joined: dict[str, JoinResult]) -> None:
+    legacy_token_secret(kubectl, "idc-bj")
+    result = join(fleet, BY_NAME["idc-bj"])
+    assert result.warnings == (f"removed the long-lived token Secret hybridfed-system/{access.TOKEN_SECRET} an older "
+                               "join created; the member credential is now a time-bound token",)
+    assert get_json(kubectl, "idc-bj", "secret", "-n", "hybridfed-system", access.TOKEN_SECRET) is None
+    assert join(fleet, BY_NAME["idc-bj"]) == joined["idc-bj"]  # the stored token was kept
 
 
 def test_join_again_changes_nothing(fleet: fleet_mod.Fleet, kubectl: Kubectl, joined: dict[str, JoinResult]) -> None:
@@ -252,7 +279,7 @@ def test_probe_with_the_stored_credential(kubectl: Kubectl, joined: dict[str, Jo
     assert {"v1/Pod", "v1/Node", "apps/v1/Deployment", "batch/v1/Job", "networking.k8s.io/v1/Ingress"} <= set(
         result.api_resources)
     assert list(result.api_resources) == legacy  # aggregated discovery sees what the per-group walk sees
-    assert requests == 5  # version, /api, /apis (aggregated), nodes, pods: cheap enough to run every few seconds
+    assert requests == 6  # version, kube-system (identity), /api, /apis (aggregated), nodes, pods: cheap enough
     profile = topology.PROFILES[member.provider]
     assert result.allocatable["pods"] == str(profile.pods * member.nodes)
     assert result.allocatable["cpu"] == str(int(profile.cpu) * member.nodes)
@@ -299,11 +326,14 @@ def test_unjoin_removes_both_sides_then_join_restores(fleet: fleet_mod.Fleet, ku
             await client.close()
 
     asyncio.run(grant())
+    legacy_token_secret(kubectl, member.name)  # as an older join left it
     try:
         result = asyncio.run(unjoin_member(member.name, hub(fleet), admin(fleet, member.name)))
         assert {"hub: MemberCluster/eks-sg", "hub: Secret/hybridfed-system/eks-sg-credentials",
                 f"member: RoleBinding/{tenant}/{access.SECRETS_BINDING}", "member: ClusterRole/hybridfed:member",
-                "member: ClusterRoleBinding/hybridfed:member"} <= set(result.removed)
+                "member: ClusterRoleBinding/hybridfed:member", f"member: Secret/hybridfed-system/{access.TOKEN_SECRET}",
+                f"member: ValidatingAdmissionPolicy/{access.MEMBER_GUARD}",
+                f"member: Role/hybridfed-system/{access.TOKEN_ROLE}"} <= set(result.removed)
         assert get_json(kubectl, "hub", "membercluster", member.name) is None
         assert get_json(kubectl, "hub", "secret", "-n", "hybridfed-system", "eks-sg-credentials") is None
         for obj in access.member_access_manifests():
@@ -315,6 +345,7 @@ def test_unjoin_removes_both_sides_then_join_restores(fleet: fleet_mod.Fleet, ku
             else:
                 assert found is None or found["metadata"].get("deletionTimestamp"), f"{kind} {meta['name']} remains"
         assert get_json(kubectl, member.name, "rolebinding", "-n", tenant, access.SECRETS_BINDING) is None
+        assert get_json(kubectl, member.name, "secret", "-n", "hybridfed-system", access.TOKEN_SECRET) is None
         again = asyncio.run(unjoin_member(member.name, hub(fleet), admin(fleet, member.name)))
         assert again.removed == ()
     finally:
@@ -335,6 +366,7 @@ def test_cli_join_prints_no_secret(fleet: fleet_mod.Fleet, kubectl: Kubectl, joi
                        "--region", "ap-guangzhou", "--hub-kubeconfig", str(fleet.kubeconfig), "--hub-context", "hub")
     assert result.returncode == 0, result.stderr
     assert "joined tke-gz: provider tencent" in result.stdout
+    assert "token valid until 20" in result.stdout
     token = get_json(kubectl, "hub", "secret", "-n", "hybridfed-system", "tke-gz-credentials")["data"]["token"]
     for secret in (token, base64.b64decode(token).decode()):
         assert secret not in result.stdout + result.stderr

@@ -1,7 +1,8 @@
 """Observability against a real Prometheus scraping the real operator while the core scenario runs.
 
-Debian's `prometheus` package runs on loopback (a free port, a temporary directory, scrape and rule
-evaluation every second) and scrapes the session operator's /metrics (bootstrap.metrics_port). It loads
+The repo's own `bin/prometheus` (built from its Go module by `make tools`, like every binary the fleet
+uses) runs on loopback (a free port, a temporary directory, scrape and rule evaluation every second) and
+scrapes the session operator's /metrics (bootstrap.metrics_port). It loads
 manifests/prometheus/rules.yaml with every `for:` cut to TEST_FOR: the variant is written from the real
 file at test time, so the two cannot drift apart. Then every dashboard expression and every alert is
 evaluated through Prometheus' HTTP API, and stopping a member's API server must make
@@ -17,7 +18,6 @@ import base64
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -36,7 +36,7 @@ import yaml
 from hybridfed.dev import bootstrap
 from hybridfed.dev import fleet as fleet_mod
 
-from .conftest import Kubectl, Operator, wait_for
+from .conftest import Kubectl, Operator, tenant_namespace, wait_for
 
 ROOT = fleet_mod.repo_root()
 RULES = ROOT / "manifests" / "prometheus" / "rules.yaml"
@@ -75,10 +75,11 @@ def _answers(url: str) -> bool:
 class Prometheus:
     """A Prometheus server process and its HTTP API."""
 
-    def __init__(self, url: str, proc: subprocess.Popen[bytes], started: float) -> None:
+    def __init__(self, url: str, proc: subprocess.Popen[bytes], started: float, promtool: Path) -> None:
         self.url = url
         self.proc = proc
         self.started = started
+        self.promtool = promtool
 
     def api(self, path: str, **params: str) -> Any:
         query = urllib.parse.urlencode(params)
@@ -208,11 +209,14 @@ def operator_metrics(federation: Operator, fleet: fleet_mod.Fleet) -> str:
 
 
 @pytest.fixture(scope="module")
-def prometheus(operator_metrics: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
-    binary, promtool = shutil.which("prometheus"), shutil.which("promtool")
-    if not binary or not promtool:
-        pytest.fail("the observability e2e needs Debian's prometheus package (prometheus, promtool): "
-                    "apt-get install -y prometheus (.ci/run installs it)", pytrace=False)
+def prometheus(operator_metrics: str, fleet: fleet_mod.Fleet,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    # The fleet's bin_dir (the repo's bin/), never PATH: the version that runs is the one build_tools.py pins.
+    binary, promtool = fleet.bin_dir / "prometheus", fleet.bin_dir / "promtool"
+    missing = [p.name for p in (binary, promtool) if not p.is_file()]
+    if missing:
+        pytest.fail(f"the observability e2e needs {' and '.join(missing)} in {fleet.bin_dir}: run `make tools` "
+                    "(or `python3 hack/build_tools.py prometheus`) to build them", pytrace=False)
     home = tmp_path_factory.mktemp("prometheus")
     (home / "rules.yaml").write_text(rules_for_tests(RULES.read_text()))
     target = urllib.parse.urlsplit(operator_metrics).netloc
@@ -224,10 +228,10 @@ def prometheus(operator_metrics: str, tmp_path_factory: pytest.TempPathFactory) 
     port = _free_port()
     with open(home / "prometheus.log", "wb") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(
-            [binary, f"--config.file={home / 'prometheus.yml'}", f"--storage.tsdb.path={home / 'data'}",
+            [str(binary), f"--config.file={home / 'prometheus.yml'}", f"--storage.tsdb.path={home / 'data'}",
              f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=2h", "--log.level=warn"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    prom = Prometheus(f"http://127.0.0.1:{port}", proc, time.time())
+    prom = Prometheus(f"http://127.0.0.1:{port}", proc, time.time(), promtool)
     try:
         wait_for("Prometheus to be ready", lambda: proc.poll() is None and _answers(f"{prom.url}/-/ready"),
                  timeout=60)
@@ -248,7 +252,7 @@ def scenario(federation: Operator, kubectl: Kubectl, prometheus: Prometheus) -> 
     """The core scenario, seen by Prometheus: a Deployment of 6 replicas spread 3/2/1, a ConfigMap changed once
     (a second generation to propagate), and a Secret, on the three members. Created afresh (an earlier run's
     objects may have failed over in its outage) and deleted afterwards."""
-    kubectl("hub", "create", "namespace", NS, check=False)
+    tenant_namespace(kubectl, NS)
     _delete_scenario(kubectl)
     weights = {"idc-bj": 3, "tke-gz": 2, "eks-sg": 1}
     kubectl("hub", "apply", "-f", "-", input=fed("FederatedDeployment", "web", web_template(6),
@@ -327,12 +331,11 @@ def test_every_referenced_metric_exists(scenario: Prometheus) -> None:
 
 
 def test_alert_rules_pass_promtool_and_evaluate_cleanly(scenario: Prometheus, tmp_path: Path) -> None:
-    promtool = shutil.which("promtool")
-    assert promtool
     variant = tmp_path / "rules-for-tests.yaml"
     variant.write_text(rules_for_tests(RULES.read_text()))
     for path in (RULES, variant):
-        result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
+        result = subprocess.run([str(scenario.promtool), "check", "rules", str(path)], capture_output=True, text=True,
+                                timeout=60)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "SUCCESS: 5 rules found" in result.stdout
     names = {r["alert"] for r in alert_rules()}

@@ -12,7 +12,7 @@ import pytest
 
 from hybridfed.dev import fleet as fleet_mod
 
-from .conftest import Kubectl, Operator, wait_for
+from .conftest import Kubectl, Operator, tenant_namespace, wait_for
 
 NS = "placement-e2e"
 MEMBERS = ("idc-bj", "tke-gz", "eks-sg")
@@ -57,7 +57,7 @@ def condition(st: dict[str, Any], type_: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module", autouse=True)
 def namespace(federation: Operator, kubectl: Kubectl) -> Iterator[None]:
-    kubectl("hub", "create", "namespace", NS, check=False)
+    tenant_namespace(kubectl, NS)
     yield
     kubectl("hub", "-n", NS, "delete", "federateddeployments", "--all", "--timeout=90s", check=False, timeout=100)
 

@@ -20,7 +20,7 @@ import pytest
 
 from hybridfed.dev import fleet as fleet_mod
 
-from .conftest import Kubectl, Operator, get_json, wait_for
+from .conftest import Kubectl, Operator, get_json, tenant_namespace, wait_for
 
 MEMBERS = ("idc-bj", "tke-gz", "eks-sg")
 NS = "translation-e2e"
@@ -113,7 +113,7 @@ def remove_federated(kubectl: Kubectl, kind: str, *names: str) -> None:
 # ---- fixtures ----------------------------------------------------------------------------------
 @pytest.fixture(scope="module", autouse=True)
 def namespace(federation: Operator, kubectl: Kubectl) -> Iterator[None]:
-    kubectl("hub", "create", "namespace", NS, check=False)
+    tenant_namespace(kubectl, NS)
     yield
     remove_federated(kubectl, "federatedservice", "api")
     remove_federated(kubectl, "federatedstatefulset", "db")

@@ -3,29 +3,53 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-
-from hybridfed.controllers.aggregate import ClusterOutcome, aggregate, cluster_ready, in_sync, status_patch
+from hybridfed.controllers.aggregate import (
+    ClusterOutcome,
+    aggregate,
+    cluster_ready,
+    status_patch,
+    up_to_date,
+    written_mark,
+)
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(
-    ("desired", "live", "expected"),
-    [
-        ({"a": 1}, {"a": 1, "b": 2}, True),  # member defaults are ignored
-        ({"a": 1}, {"a": 2}, False),
-        ({"a": {"b": [1, 2]}}, {"a": {"b": [1, 2], "c": 0}}, True),
-        ({"a": [1, 2]}, {"a": [1, 2, 3]}, False),  # lists are atomic
-        ({"c": [{"name": "x"}]}, {"c": [{"name": "x", "imagePullPolicy": "IfNotPresent"}]}, True),
-        ({"a": 1}, {}, False),
-        ({"a": True}, {"a": 1}, False),
-        ({"a": 1}, {"a": 1.0}, True),
-        ({"a": "1"}, {"a": 1}, False),
-    ],
-)
-def test_in_sync(desired: Any, live: Any, expected: bool) -> None:
-    assert in_sync(desired, live) is expected
+HASH = "hybridfed.io/manifest-hash"
+
+
+def obj(hash_: str | None, *, generation: int | None = None, rv: str = "1", **spec: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {"resourceVersion": rv, "annotations": {HASH: hash_} if hash_ else {}}
+    if generation is not None:
+        meta["generation"] = generation
+    return {"metadata": meta, "spec": spec}
+
+
+def test_up_to_date_is_decided_by_the_stamped_hash_not_by_fields() -> None:
+    manifest = obj("h1", resources={"requests": {"cpu": 1}})
+    # The member normalises quantities ("1") and adds defaults: still the object we applied.
+    live = obj("h1", generation=4, resources={"requests": {"cpu": "1"}}, progressDeadlineSeconds=600)
+    assert up_to_date(manifest, live, written_mark(live))
+    assert up_to_date(manifest, live, None)  # after a restart the hash decides
+    assert not up_to_date(obj("h2"), live, written_mark(live))  # a new render: a new hash
+    assert not up_to_date(manifest, obj(None, generation=4), None)  # not stamped by us
+    assert not up_to_date(manifest, None, None)
+
+
+def test_a_spec_edit_on_the_member_is_drift_and_a_status_update_is_not() -> None:
+    manifest = obj("h1")
+    ours = obj("h1", generation=4, rv="100")
+    mark = written_mark(ours)
+    assert up_to_date(manifest, obj("h1", generation=4, rv="101"), mark)  # status moved on
+    assert not up_to_date(manifest, obj("h1", generation=5, rv="102"), mark)  # kubectl scale / edit
+
+
+def test_kinds_without_a_generation_compare_the_resource_version() -> None:
+    manifest = obj("h1")
+    mark = written_mark(obj("h1", rv="7"))
+    assert mark == (None, "7")
+    assert up_to_date(manifest, obj("h1", rv="7"), mark)
+    assert not up_to_date(manifest, obj("h1", rv="9"), mark)  # someone edited the ConfigMap's data
 
 
 def deployment(generation: int, observed: int, ready: int, replicas: int) -> dict[str, Any]:

@@ -20,7 +20,9 @@ def test_file_names() -> None:
     assert "memberclusters.hybridfed.io.yaml" in names
     assert "federateddeployments.hybridfed.io.yaml" in names
     assert crdgen.POLICY_FILE in names
-    assert len(names) == 10
+    assert "memberclustersets.hybridfed.io.yaml" in names
+    assert "memberclustersetbindings.hybridfed.io.yaml" in names
+    assert len(names) == 12
 
 
 def test_committed_crds_are_up_to_date() -> None:

@@ -11,7 +11,13 @@ import yaml
 from pydantic import BaseModel
 
 from hybridfed.api import crdgen
-from hybridfed.api.kinds import CATEGORY, FEDERATED_KINDS, MEMBER_CLUSTER
+from hybridfed.api.kinds import (
+    CATEGORY,
+    FEDERATED_KINDS,
+    MEMBER_CLUSTER,
+    MEMBER_CLUSTER_SET,
+    MEMBER_CLUSTER_SET_BINDING,
+)
 from hybridfed.api.member import PROVIDERS
 from hybridfed.api.schema import SchemaError, structural_schema
 
@@ -51,7 +57,8 @@ def schema_of(kind: str) -> Node:
 
 
 def test_every_kind_has_a_crd() -> None:
-    assert set(CRDS) == {MEMBER_CLUSTER.kind, *FEDERATED_KINDS}
+    tenancy = {MEMBER_CLUSTER_SET.kind, MEMBER_CLUSTER_SET_BINDING.kind}
+    assert set(CRDS) == {MEMBER_CLUSTER.kind, *tenancy, *FEDERATED_KINDS}
 
 
 @pytest.mark.parametrize("kind", sorted(CRDS))
@@ -90,9 +97,10 @@ def test_cel_rules_only_reference_typed_fields_in_bounded_collections(kind: str)
                 if prop["type"] == "array":
                     assert "maxItems" in prop, f"{kind}{path}.{field}: CEL sizes an unbounded list"
             if "fieldPath" in rule:
-                assert rule["fieldPath"].lstrip(".") in node["properties"], (
-                    f"{kind}{path}: {rule['fieldPath']}"
-                )
+                target = node
+                for part in rule["fieldPath"].lstrip(".").split("."):  # e.g. .spec.clusterSet on the root
+                    assert part in target.get("properties", {}), f"{kind}{path}: {rule['fieldPath']}"
+                    target = target["properties"][part]
             for apath, anc in ancestors:
                 if anc.get("type") == "array":
                     assert "maxItems" in anc, f"{kind}{apath}: unbounded list above a CEL rule"
@@ -213,6 +221,7 @@ def test_member_cluster_crd() -> None:
     assert set(status) == {
         "conditions", "kubernetesVersion", "apiResources", "nodes", "capacity", "allocatable", "available",
         "lastProbeTime",
+        "clusterID",
     }  # fmt: skip
     assert status["capacity"]["additionalProperties"]["type"] == "string"
     assert status["lastProbeTime"]["format"] == "date-time"

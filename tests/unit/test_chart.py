@@ -85,7 +85,11 @@ def test_default_render_has_the_operator_pieces(default_docs: list[dict[str, Any
         ("Deployment", "hybridfed-operator"),
         ("PodDisruptionBudget", "hybridfed-operator"),
         ("ValidatingAdmissionPolicy", "hybridfed-template-namespace"),
+        ("ValidatingAdmissionPolicy", "hybridfed-cluster-set-label"),
+        ("ValidatingAdmissionPolicy", "hybridfed-cluster-set-bind"),
         ("ValidatingAdmissionPolicyBinding", "hybridfed-template-namespace"),
+        ("ValidatingAdmissionPolicyBinding", "hybridfed-cluster-set-label"),
+        ("ValidatingAdmissionPolicyBinding", "hybridfed-cluster-set-bind"),
     ])
     for d in default_docs:
         if d["kind"] not in ("ClusterRole", "ClusterRoleBinding", "ValidatingAdmissionPolicy",
@@ -107,8 +111,11 @@ def _rules(docs: list[dict[str, Any]], kind: str) -> list[tuple[str, str, str, s
 
 def test_cluster_role_grants_exactly_what_the_operator_does(default_docs: list[dict[str, Any]]) -> None:
     federated = [row.plural for row in kinds.FEDERATED_KINDS.values()]
-    want = [("hybridfed.io", "memberclusters", v, "*") for v in ("list", "watch")]
+    want = [("hybridfed.io", r, v, "*") for r in ("memberclusters", "memberclustersets", "memberclustersetbindings")
+            for v in ("list", "watch")]
     want += [("hybridfed.io", "memberclusters/status", "patch", "*")]
+    want += [("hybridfed.io", "memberclusters", "patch", "*")]  # the unjoin finalizer
+    want += [("", "namespaces", "get", "*")]  # the hub admin's policy labels on a tenant namespace
     for plural in federated:
         want += [("hybridfed.io", plural, v, "*") for v in ("list", "watch", "patch")]  # patch: the finalizer
         want += [("hybridfed.io", f"{plural}/status", "patch", "*")]
@@ -120,6 +127,7 @@ def test_cluster_role_grants_exactly_what_the_operator_does(default_docs: list[d
 def test_namespaced_role_reads_secrets_by_name_and_one_lease(default_docs: list[dict[str, Any]]) -> None:
     assert _rules(default_docs, "Role") == sorted([
         ("", "secrets", "get", "*"),
+        ("", "secrets", "patch", "*"),  # renewing a member's time-bound token (members/rotation.py)
         ("coordination.k8s.io", "leases", "create", "*"),
         ("coordination.k8s.io", "leases", "get", "hybridfed-operator"),
         ("coordination.k8s.io", "leases", "update", "hybridfed-operator"),
@@ -135,7 +143,7 @@ def test_no_rule_anywhere_is_a_wildcard_or_escalation(default_docs: list[dict[st
             assert verb not in ("escalate", "bind", "impersonate", "delete", "deletecollection")
             assert resource not in ("clusterroles", "roles", "clusterrolebindings", "rolebindings", "pods/exec")
             if resource == "secrets":
-                assert kind == "Role" and verb == "get"
+                assert kind == "Role" and verb in ("get", "patch")
 
 
 def test_bindings_name_the_chart_service_account(default_docs: list[dict[str, Any]]) -> None:
@@ -155,11 +163,11 @@ def test_leader_election_off_drops_the_lease_rules_and_the_flag() -> None:
     assert not [d for d in docs if d["kind"] == "PodDisruptionBudget"]
 
 
-def test_extra_member_secret_namespaces_get_their_own_get_only_role() -> None:
+def test_extra_member_secret_namespaces_get_their_own_secrets_role() -> None:
     docs = render_chart("rbac.memberSecretNamespaces={fleet-creds}")
     role = one(docs, "Role", "hybridfed-operator-member-secrets")
     assert role["metadata"]["namespace"] == "fleet-creds"
-    assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "patch"]}]
     binding = one(docs, "RoleBinding", "hybridfed-operator-member-secrets")
     assert binding["subjects"][0] == {"kind": "ServiceAccount", "name": "hybridfed-operator", "namespace": NAMESPACE}
 
@@ -276,7 +284,7 @@ def test_admission_policy_is_the_generated_one_labelled_and_kept(default_docs: l
         assert rendered["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
         assert rendered["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
     docs = render_chart("admissionPolicy.keepOnUninstall=false")
-    assert "annotations" not in one(docs, "ValidatingAdmissionPolicy")["metadata"]
+    assert "annotations" not in one(docs, "ValidatingAdmissionPolicy", "hybridfed-template-namespace")["metadata"]
     docs = render_chart("admissionPolicy.enabled=false")
     assert not [d for d in docs if d["kind"].startswith("ValidatingAdmissionPolicy")]
 

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from bench import common
 
-from hybridfed.dev import bootstrap, fleet, topology
-from hybridfed.drivers import access
+from hybridfed.dev import fleet, topology
 from hybridfed.drivers.probe import node_ready
 
 FULL = topology.ClusterSpec("full", "aws", "us-east-1", 2)
@@ -62,14 +61,6 @@ def test_lite_nodes_are_registered_ready_and_full_ones_wait_for_kwok() -> None:
     plain = topology.node_manifests(topology.ClusterSpec("lite", "gcp", "us-central1", 2))
     for a, b in zip(lite_nodes, plain, strict=True):
         assert a["metadata"] == b["metadata"] and a["spec"] == b["spec"]
-
-
-def test_lite_token_objects_are_the_ones_join_applies() -> None:
-    paths = [bootstrap._object_path(m) for m in access.member_access_manifests()
-             if m["kind"] in ("Namespace", "ServiceAccount", "Secret")]
-    assert paths == ["/api/v1/namespaces/hybridfed-system",
-                     "/api/v1/namespaces/hybridfed-system/serviceaccounts/hybridfed-member",
-                     "/api/v1/namespaces/hybridfed-system/secrets/hybridfed-member-token"]
 
 
 def test_bench_members_beyond_three_are_lite() -> None:

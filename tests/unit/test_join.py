@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from hybridfed.api.kinds import FEDERATED_KINDS
 from hybridfed.api.parse import parse_member
 from hybridfed.cli import join
 from hybridfed.drivers import access
+from hybridfed.members import rotation
 
 PLACED = {(r.target_api_version.rpartition("/")[0], r.target_plural) for r in FEDERATED_KINDS.values()
           if r.target_api_version is not None and r.target_plural is not None and r.target_kind != "Secret"}
@@ -83,10 +85,11 @@ def test_secrets_role_is_only_secrets() -> None:
 def test_member_access_manifests() -> None:
     objs = manifests_by_kind()
     assert next(iter(objs)) == "Namespace/hybridfed-system"
-    token = objs["Secret/hybridfed-member-token"]
-    assert token["type"] == "kubernetes.io/service-account-token"
-    assert token["metadata"]["annotations"] == {"kubernetes.io/service-account.name": "hybridfed-member"}
-    assert "data" not in token  # the token controller fills it
+    # No long-lived token Secret: join asks the TokenRequest API for a time-bound token.
+    assert not [m for m in objs.values() if m["kind"] == "Secret"]
+    assert access.TOKEN_SECRET == "hybridfed-member-token"  # still known: join and unjoin remove an older one
+    assert list(objs)[-2:] == ["ValidatingAdmissionPolicy/hybridfed-member-guard",
+                               "ValidatingAdmissionPolicyBinding/hybridfed-member-guard"]
     crb = objs["ClusterRoleBinding/hybridfed:member"]
     assert crb["roleRef"]["name"] == "hybridfed:member"
     assert crb["subjects"] == [{"kind": "ServiceAccount", "name": "hybridfed-member", "namespace": "hybridfed-system"}]
@@ -98,14 +101,107 @@ def test_member_access_manifests() -> None:
 
 
 def test_secrets_guard_policy_names_every_protected_namespace() -> None:
-    objs = {m["kind"]: m for m in access.member_access_manifests("hf")}
-    policy = objs["ValidatingAdmissionPolicy"]["spec"]
+    objs = {f"{m['kind']}/{m['metadata']['name']}": m for m in access.member_access_manifests("hf", ["payments"])}
+    policy = objs[f"ValidatingAdmissionPolicy/{access.SECRETS_GUARD}"]["spec"]
     expression = policy["validations"][0]["expression"]
-    for ns in ("kube-system", "kube-public", "kube-node-lease", "hf"):
+    for ns in ("kube-system", "kube-public", "kube-node-lease", "hf", "payments"):
         assert f"'{ns}'" in expression
     assert access.SECRETS_ROLE in policy["matchConditions"][0]["expression"]
-    assert objs["ValidatingAdmissionPolicyBinding"]["spec"] == {
+    assert objs[f"ValidatingAdmissionPolicyBinding/{access.SECRETS_GUARD}"]["spec"] == {
         "policyName": access.SECRETS_GUARD, "validationActions": ["Deny"]}
+
+
+# ---- the member guard: what RBAC cannot say -----------------------------------------------------
+def guard(namespace: str = "hybridfed-system", extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    objs = {f"{m['kind']}/{m['metadata']['name']}": m for m in access.member_access_manifests(namespace, extra)}
+    policy = objs[f"ValidatingAdmissionPolicy/{access.MEMBER_GUARD}"]
+    assert policy == access.member_guard_policy(namespace, extra)
+    assert objs[f"ValidatingAdmissionPolicyBinding/{access.MEMBER_GUARD}"]["spec"] == {
+        "policyName": access.MEMBER_GUARD, "validationActions": ["Deny"]}
+    return policy
+
+
+def test_member_guard_matches_every_write_of_the_member_service_account_only() -> None:
+    spec = guard()["spec"]
+    assert spec["failurePolicy"] == "Fail"
+    assert spec["matchConstraints"] == {"resourceRules": [{
+        "apiGroups": ["*"], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE", "DELETE", "CONNECT"],
+        "resources": ["*/*"], "scope": "*"}]}
+    user, own_token = spec["matchConditions"]
+    assert user["expression"] == ("request.userInfo.username == "
+                                  "'system:serviceaccount:hybridfed-system:hybridfed-member'")
+    # Its own token renewal (in its own namespace, a protected one) is the one write let through.
+    assert own_token["expression"].startswith("!(")
+    for part in ("request.resource.resource == 'serviceaccounts'", "request.subResource == 'token'",
+                 "request.namespace == 'hybridfed-system'", "request.name == 'hybridfed-member'"):
+        assert part in own_token["expression"]
+
+
+def test_member_guard_refuses_writes_into_each_protected_namespace_naming_it() -> None:
+    policy = guard(extra=("payments", "kube-system"))
+    spec = policy["spec"]
+    variables = {v["name"]: v["expression"] for v in spec["variables"]}
+    assert variables["protected"] == "['kube-system', 'kube-public', 'kube-node-lease', 'hybridfed-system', 'payments']"
+    assert policy["metadata"]["annotations"] == {
+        access.PROTECTED_ANNOTATION: "kube-system,kube-public,kube-node-lease,hybridfed-system,payments"}
+    # A Namespace itself is cluster-scoped: its own name is the target.
+    assert "request.resource.resource == 'namespaces' ? request.name" in variables["target"]
+    first = spec["validations"][0]
+    assert first["expression"] == "!(variables.target in variables.protected)"
+    assert first["messageExpression"].endswith("+ variables.target")
+    assert all(v["reason"] == "Forbidden" for v in spec["validations"])
+
+
+def test_member_guard_follows_a_custom_hybridfed_namespace() -> None:
+    spec = guard("hf")["spec"]
+    assert "system:serviceaccount:hf:hybridfed-member" in spec["matchConditions"][0]["expression"]
+    assert "'hf'" in {v["name"]: v["expression"] for v in spec["variables"]}["protected"]
+    assert "'hybridfed-system'" not in {v["name"]: v["expression"] for v in spec["variables"]}["protected"]
+
+
+def test_member_guard_role_binding_rules() -> None:
+    validations = {v["messageExpression"].split("may ", 1)[1][:20]: v["expression"]
+                   for v in guard()["spec"]["validations"][1:]}
+    assert len(validations) == 4
+    writes, role, subjects, managed = validations.values()
+    # No (Cluster)Role or ClusterRoleBinding writes at all.
+    assert "['clusterrolebindings', 'clusterroles', 'roles']" in writes
+    binding = ("(request.resource.group == 'rbac.authorization.k8s.io' && request.resource.resource == 'rolebindings'"
+               " && request.operation != 'DELETE')")
+    for expression in (role, subjects, managed):
+        assert expression.startswith(f"!{binding} || ")
+    assert "object.roleRef.kind == 'ClusterRole' && object.roleRef.name == 'hybridfed:member-secrets'" in role
+    assert ("object.subjects.all(s, s.kind == 'ServiceAccount' && s.name == 'hybridfed-member' && "
+            "has(s.namespace) && s.namespace == 'hybridfed-system')") in subjects
+    assert "namespaceObject.metadata.labels['app.kubernetes.io/managed-by'] == 'hybridfed'" in managed
+
+
+def test_member_may_create_tokens_only_for_itself_in_its_namespace() -> None:
+    objs = manifests_by_kind()
+    role = objs["Role/hybridfed:member-token"]
+    assert role["metadata"]["namespace"] == "hybridfed-system"
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["serviceaccounts/token"],
+                              "resourceNames": ["hybridfed-member"], "verbs": ["create"]}]
+    binding = objs["RoleBinding/hybridfed:member-token"]
+    assert binding["metadata"]["namespace"] == "hybridfed-system"
+    assert binding["roleRef"] == {"apiGroup": access.RBAC_GROUP, "kind": "Role", "name": "hybridfed:member-token"}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "hybridfed-member",
+                                    "namespace": "hybridfed-system"}]
+    # ... and the cluster-wide role grants no token, impersonation or ServiceAccount writes.
+    rules = access.member_rules()
+    assert not grants(rules, "", "serviceaccounts/token", "create", "hybridfed-member")
+    assert not grants(rules, "", "serviceaccounts", "create")
+    for verb in ("escalate", "impersonate"):
+        assert not any(verb in r["verbs"] for r in rules)
+    assert [r for r in rules if "bind" in r["verbs"]] == [
+        {"apiGroups": [access.RBAC_GROUP], "resources": ["clusterroles"], "resourceNames": [access.SECRETS_ROLE],
+         "verbs": ["bind"]}]
+
+
+def test_token_request() -> None:
+    assert access.token_request(3600) == {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                                          "spec": {"expirationSeconds": 3600}}
+    assert access.token_request_path() == "/api/v1/namespaces/hybridfed-system/serviceaccounts/hybridfed-member/token"
 
 
 def test_namespace_secret_access() -> None:
@@ -140,7 +236,23 @@ def test_member_cluster_manifest_is_valid_and_push_mode() -> None:
     assert (spec.provider, spec.mode, spec.region) == ("tencent", "Push", "ap-guangzhou")
     assert spec.zones == ["ap-guangzhou-3"]
     assert spec.secret_ref is not None and spec.secret_ref.name == "tke-gz-credentials"
-    assert manifest["metadata"] == {"name": "tke-gz", "labels": {"env": "prod"}}
+    assert manifest["metadata"] == {"name": "tke-gz",
+                                    "labels": {"env": "prod", "hybridfed.io/cluster-set": "default"}}
+
+
+def test_member_cluster_manifest_puts_the_cluster_in_its_set() -> None:
+    def labels(**kw: Any) -> Any:
+        return join.member_cluster_manifest("a", provider="aws", region="r", zones=[], api_endpoint="https://x",
+                                            secret_namespace="hf", **kw)["metadata"].get("labels")
+
+    assert labels() == {"hybridfed.io/cluster-set": "default"}
+    assert labels(cluster_set="team-a") == {"hybridfed.io/cluster-set": "team-a"}
+    assert labels(cluster_set="team-a", labels={"hybridfed.io/cluster-set": "x"}) == {
+        "hybridfed.io/cluster-set": "team-a"}
+    assert labels(cluster_set=None) is None
+    with pytest.raises(join.JoinError) as info:
+        labels(cluster_set="Team_A")
+    assert info.value.flag == "--cluster-set"
 
 
 def test_invalid_member_cluster_names_the_flag() -> None:
@@ -156,6 +268,47 @@ def test_credentials_secret_holds_only_token_and_ca() -> None:
     assert secret["metadata"]["name"] == "idc-bj-credentials"
     assert secret["metadata"]["labels"][join.MEMBER_CLUSTER_LABEL] == "idc-bj"
     assert "ca.crt" not in join.credentials_secret_manifest("x", "ns", "dA==", None)["data"]
+
+
+def test_credentials_secret_of_a_time_bound_token() -> None:
+    expires = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    secret = join.credentials_secret_manifest("idc-bj", "hf", "dG9rZW4=", b"CA PEM", expiration=expires,
+                                              ttl_seconds=7200)
+    assert set(secret["data"]) == {"token", "ca.crt", "expiration"}
+    assert base64.b64decode(secret["data"]["expiration"]) == b"2030-01-02T03:04:05Z"
+    assert secret["metadata"]["annotations"] == {"hybridfed.io/service-account": "hf/hybridfed-member",
+                                                 "hybridfed.io/token-ttl-seconds": "7200"}
+    stored = rotation.parse_stored(secret)
+    assert (stored.expiration, stored.ttl, stored.service_account) == (expires, 7200.0, ("hf", "hybridfed-member"))
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("48h", 172800), ("2d", 172800), ("10m", 600), ("1h30m", 5400), ("3600", 3600), (" 90m ", 5400),
+    ("1d2h3m4s", 93784), (7200, 7200),
+])
+def test_token_ttl(text: str | int, seconds: int) -> None:
+    assert join.parse_token_ttl(text) == seconds
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("9m", "shorter than 10 minutes"), ("599", "shorter than 10 minutes"), ("", "not a duration"),
+    ("1w", "not a duration"), ("h", "not a duration"), ("-600", "not a duration"), ("2m30", "not a duration"),
+    (str(2**32 + 1), "longer than"),
+])
+def test_bad_token_ttl_names_the_flag(text: str, message: str) -> None:
+    with pytest.raises(join.JoinError, match=message) as info:
+        join.parse_token_ttl(text)
+    assert info.value.flag == "--token-ttl"
+
+
+def test_protected_namespaces_flag() -> None:
+    assert join.parse_protected_namespaces(None) == ()
+    assert join.parse_protected_namespaces(" payments, vault ,payments,") == ("payments", "vault")
+    assert join.parse_protected_namespaces(["a", "b"]) == ("a", "b")
+    for bad in ("Payments", "a_b", "-x", "x" * 64):
+        with pytest.raises(join.JoinError, match="not a namespace name") as info:
+            join.parse_protected_namespaces(f"ok,{bad}")
+        assert info.value.flag == "--protected-namespaces"
 
 
 @pytest.mark.parametrize(
@@ -226,6 +379,9 @@ def kubeconfig(tmp_path: Path) -> Path:
         (["--context", "nope"], "error: --context: kubeconfig has no context 'nope'"),
         (["--api-endpoint", "10.0.0.5:6443"], "error: --api-endpoint: '10.0.0.5:6443' is not an API server URL"),
         (["--api-endpoint", "https://"], "error: --api-endpoint: 'https://' is not an API server URL"),
+        (["--token-ttl", "5m"], "error: --token-ttl: '5m' is shorter than 10 minutes"),
+        (["--token-ttl", "soon"], "error: --token-ttl: 'soon' is not a duration"),
+        (["--protected-namespaces", "ok,Bad"], "error: --protected-namespaces: 'Bad' is not a namespace name"),
     ],
 )
 def test_bad_flags_are_named(kubeconfig: Path, capsys: pytest.CaptureFixture[str], extra: list[str],

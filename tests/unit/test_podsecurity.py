@@ -778,3 +778,29 @@ def test_every_field_names_the_setting_to_edit(spec: dict[str, Any], metadata: d
             assert resolve(pod, owner) is not DELETE
         else:
             assert value not in (DELETE, None), violation
+
+
+# ---- the hub admin's namespace policy -------------------------------------------------------------
+def test_namespace_policy_comes_from_hub_namespace_labels_and_fails_closed() -> None:
+    from hybridfed.rendering.podsecurity import NamespacePolicy
+
+    assert NamespacePolicy.from_labels(None) == NamespacePolicy("baseline", False)
+    labels = {"hybridfed.io/pod-security": "privileged", "hybridfed.io/allow-external-ips": "true"}
+    assert NamespacePolicy.from_labels(labels) == NamespacePolicy("privileged", True)
+    # A typo never loosens the policy.
+    assert NamespacePolicy.from_labels({"hybridfed.io/pod-security": "privliged"}).level == "restricted"
+    assert NamespacePolicy("restricted").member_namespace_labels() == {
+        "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"}
+
+
+def test_namespace_policy_refuses_privileged_pods_and_external_ips() -> None:
+    from hybridfed.rendering.podsecurity import NamespacePolicy
+
+    deployment = {"kind": "Deployment", "spec": {"template": {"spec": {"containers": [
+        {"name": "app", "image": "x", "securityContext": {"privileged": True}}]}}}}
+    service = {"kind": "Service", "spec": {"externalIPs": ["203.0.113.7"]}}
+    fields = [v.field for v in NamespacePolicy().refusals(deployment)]
+    assert fields == ["spec.template.spec.template.spec.containers[0].securityContext.privileged"]
+    assert [v.field for v in NamespacePolicy().refusals(service)] == ["spec.template.spec.externalIPs"]
+    assert NamespacePolicy(allow_external_ips=True).refusals(service) == []
+    assert NamespacePolicy("privileged").refusals(deployment) == []

@@ -8,14 +8,17 @@ from typing import Any
 
 import pytest
 
+from hybridfed.api.parse import InvalidObject, parse_federated
 from hybridfed.rendering import (
     HASH_ANNOTATION,
     MANAGED_BY_LABEL,
     OWNER_ANNOTATION,
     ImageRef,
     RenderError,
+    Translate,
     containers,
     manifest_hash,
+    owner_reference,
     pod_spec_paths,
     render,
     rewrite_image,
@@ -25,6 +28,29 @@ from hybridfed.scheduling import ClusterFacts, SpecError
 DEPLOYMENT = ("apps/v1", "Deployment")
 IDC = ClusterFacts("idc-bj", "idc", "cn-beijing", labels={"tier": "onprem"})
 EKS = ClusterFacts("eks-sg", "aws", "ap-southeast-1", labels={"tier": "cloud"})
+
+
+def render_body(
+    fed: dict[str, Any],
+    cluster: ClusterFacts,
+    replicas: int | None,
+    translate: Translate | None = None,
+    *,
+    target: tuple[str, str],
+) -> dict[str, Any]:
+    """``render`` of a federated object as the controller calls it: its spec parsed, its identity given."""
+    meta = fed.get("metadata") or {}
+    return render(parse_federated(fed), cluster, replicas, translate, namespace=meta.get("namespace") or "",
+                  name=meta.get("name") or "", owner=owner_reference(fed), target=target)
+
+
+def rejected(fed: dict[str, Any], field: str) -> str:
+    """The message ``parse_federated`` rejects ``fed`` with, for ``field`` (rejections live in one place)."""
+    with pytest.raises(InvalidObject) as caught:
+        parse_federated(fed)
+    hits = [m for m in caught.value.messages if m.startswith(field + ":") or m.startswith(field + ".")]
+    assert hits, caught.value.messages
+    return hits[0]
 
 
 def fed_deployment(overrides: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -72,7 +98,7 @@ def images(manifest: dict[str, Any]) -> list[str]:
 def test_render_basic_manifest() -> None:
     fed = fed_deployment()
     original = copy.deepcopy(fed)
-    manifest = render(fed, IDC, 4, target=DEPLOYMENT)
+    manifest = render_body(fed, IDC, 4, target=DEPLOYMENT)
     assert fed == original  # the input is never modified
     assert manifest["apiVersion"] == "apps/v1"
     assert manifest["kind"] == "Deployment"
@@ -89,20 +115,20 @@ def test_render_basic_manifest() -> None:
 
 def test_render_output_is_a_copy() -> None:
     fed = fed_deployment()
-    manifest = render(fed, IDC, 4, target=DEPLOYMENT)
+    manifest = render_body(fed, IDC, 4, target=DEPLOYMENT)
     manifest["spec"]["template"]["spec"]["containers"][0]["image"] = "changed"
     assert fed["spec"]["template"]["spec"]["template"]["spec"]["containers"][0]["image"] != "changed"
 
 
 def test_replicas_none_leaves_the_template_alone() -> None:
-    manifest = render(fed_deployment(), IDC, None, target=DEPLOYMENT)
+    manifest = render_body(fed_deployment(), IDC, None, target=DEPLOYMENT)
     assert manifest["spec"]["replicas"] == 9
     configmap = {
         "kind": "FederatedConfigMap",
         "metadata": {"name": "cfg", "namespace": "shop"},
         "spec": {"template": {"data": {"k": "v"}}},
     }
-    manifest = render(configmap, IDC, None, target=("v1", "ConfigMap"))
+    manifest = render_body(configmap, IDC, None, target=("v1", "ConfigMap"))
     assert "spec" not in manifest
     assert manifest["data"] == {"k": "v"}
     assert manifest["metadata"]["name"] == "cfg"
@@ -111,7 +137,7 @@ def test_replicas_none_leaves_the_template_alone() -> None:
 def test_template_name_wins_over_the_federated_name() -> None:
     fed = fed_deployment()
     fed["spec"]["template"]["metadata"]["name"] = "web-v2"
-    assert render(fed, IDC, 1, target=DEPLOYMENT)["metadata"]["name"] == "web-v2"
+    assert render_body(fed, IDC, 1, target=DEPLOYMENT)["metadata"]["name"] == "web-v2"
 
 
 def test_target_overrides_template_api_version_and_kind() -> None:
@@ -120,7 +146,7 @@ def test_target_overrides_template_api_version_and_kind() -> None:
         "metadata": {"name": "pdb", "namespace": "shop"},
         "spec": {"template": {"apiVersion": "policy/v1beta1", "kind": "PodDisruptionBudget", "spec": {}}},
     }
-    manifest = render(fed, IDC, None, target=("policy/v1", "PodDisruptionBudget"))
+    manifest = render_body(fed, IDC, None, target=("policy/v1", "PodDisruptionBudget"))
     assert (manifest["apiVersion"], manifest["kind"]) == ("policy/v1", "PodDisruptionBudget")
     assert manifest["metadata"]["annotations"][OWNER_ANNOTATION] == "shop/FederatedObject/pdb"
 
@@ -128,25 +154,28 @@ def test_target_overrides_template_api_version_and_kind() -> None:
 def test_namespace_is_forced_to_the_federated_namespace() -> None:
     fed = fed_deployment()
     fed["spec"]["template"]["metadata"]["namespace"] = "shop"
-    assert render(fed, IDC, 1, target=DEPLOYMENT)["metadata"]["namespace"] == "shop"
+    assert render_body(fed, IDC, 1, target=DEPLOYMENT)["metadata"]["namespace"] == "shop"
     fed["spec"]["template"]["metadata"]["namespace"] = ""
-    assert render(fed, IDC, 1, target=DEPLOYMENT)["metadata"]["namespace"] == "shop"
+    assert render_body(fed, IDC, 1, target=DEPLOYMENT)["metadata"]["namespace"] == "shop"
 
 
 def test_template_in_another_namespace_is_rejected() -> None:
     fed = fed_deployment()
     fed["spec"]["template"]["metadata"]["namespace"] = "kube-system"
-    with pytest.raises(RenderError) as caught:
-        render(fed, IDC, 1, target=DEPLOYMENT)
-    assert caught.value.field == "spec.template.metadata.namespace"
-    assert "kube-system" in caught.value.message
+    assert "kube-system" in rejected(fed, "spec.template.metadata.namespace")
+    # What reaches render is stamped with the object's namespace whatever the template says.
+    spec = parse_federated(fed_deployment())
+    spec.template.metadata.namespace = "kube-system"  # type: ignore[union-attr]
+    manifest = render(spec, IDC, 1, namespace="shop", name="web", owner="shop/FederatedDeployment/web",
+                      target=DEPLOYMENT)
+    assert manifest["metadata"]["namespace"] == "shop"
 
 
 def test_ownership_marks_win_over_the_template() -> None:
     fed = fed_deployment()
     fed["spec"]["template"]["metadata"]["labels"][MANAGED_BY_LABEL] = "helm"
     fed["spec"]["template"]["metadata"]["annotations"][OWNER_ANNOTATION] = "other/Thing/x"
-    manifest = render(fed, IDC, 1, target=DEPLOYMENT)
+    manifest = render_body(fed, IDC, 1, target=DEPLOYMENT)
     assert manifest["metadata"]["labels"][MANAGED_BY_LABEL] == "hybridfed"
     assert manifest["metadata"]["annotations"][OWNER_ANNOTATION] == "shop/FederatedDeployment/web"
 
@@ -154,11 +183,11 @@ def test_ownership_marks_win_over_the_template() -> None:
 def test_template_without_metadata_or_with_nulls() -> None:
     fed = fed_deployment()
     fed["spec"]["template"]["metadata"] = None
-    manifest = render(fed, IDC, 2, target=DEPLOYMENT)
+    manifest = render_body(fed, IDC, 2, target=DEPLOYMENT)
     assert manifest["metadata"]["name"] == "web"
     assert manifest["metadata"]["labels"] == {MANAGED_BY_LABEL: "hybridfed"}
     fed["spec"]["template"] = {"spec": None}
-    assert render(fed, IDC, 2, target=DEPLOYMENT)["spec"] == {"replicas": 2}
+    assert render_body(fed, IDC, 2, target=DEPLOYMENT)["spec"] == {"replicas": 2}
 
 
 def test_server_fields_are_stripped() -> None:
@@ -173,25 +202,17 @@ def test_server_fields_are_stripped() -> None:
         ownerReferences=[{"uid": "host-uid"}],
     )
     fed["spec"]["template"]["status"] = {"replicas": 3}
-    manifest = render(fed, IDC, 1, target=DEPLOYMENT)
+    manifest = render_body(fed, IDC, 1, target=DEPLOYMENT)
     assert set(manifest) == {"apiVersion", "kind", "metadata", "spec"}
     assert set(manifest["metadata"]) == {"name", "namespace", "labels", "annotations"}
 
 
-@pytest.mark.parametrize(
-    ("fed", "field"),
-    [
-        ({"kind": "FederatedDeployment", "metadata": {"name": "x"}, "spec": {"template": {}}}, "metadata"),
-        (
-            {"kind": "FederatedDeployment", "metadata": {"name": "x", "namespace": "n"}, "spec": {}},
-            "spec.template",
-        ),
-    ],
-)
-def test_malformed_federated_object(fed: dict[str, Any], field: str) -> None:
+def test_malformed_federated_object() -> None:
+    fed = {"kind": "FederatedDeployment", "metadata": {"name": "x"}, "spec": {"template": {}}}
     with pytest.raises(RenderError) as caught:
-        render(fed, IDC, None, target=DEPLOYMENT)
-    assert caught.value.field == field
+        render_body(fed, IDC, None, target=DEPLOYMENT)
+    assert caught.value.field == "metadata"
+    rejected({"kind": "FederatedDeployment", "metadata": {"name": "x", "namespace": "n"}, "spec": {}}, "spec.template")
 
 
 # --- override targeting -------------------------------------------------------------------------
@@ -215,23 +236,25 @@ def replicas_patch(value: int) -> list[dict[str, Any]]:
             1,
             1,
         ),
-        ({"clusterSelector": {}, "patches": replicas_patch(7)}, 7, 7),
-        ({"patches": replicas_patch(7)}, 7, 7),  # untargeted: every cluster
-        (
-            {
-                "clusters": ["eks-sg"],
-                "clusterSelector": {"matchLabels": {"tier": "onprem"}},
-                "patches": replicas_patch(7),
-            },
-            7,
-            7,
-        ),
+        ({"clusterSelector": {}, "patches": replicas_patch(7)}, 7, 7),  # the empty selector: every cluster
     ],
 )
 def test_override_targeting(override: dict[str, Any], idc_replicas: int, eks_replicas: int) -> None:
     fed = fed_deployment([override])
-    assert render(fed, IDC, 1, target=DEPLOYMENT)["spec"]["replicas"] == idc_replicas
-    assert render(fed, EKS, 1, target=DEPLOYMENT)["spec"]["replicas"] == eks_replicas
+    assert render_body(fed, IDC, 1, target=DEPLOYMENT)["spec"]["replicas"] == idc_replicas
+    assert render_body(fed, EKS, 1, target=DEPLOYMENT)["spec"]["replicas"] == eks_replicas
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"patches": replicas_patch(7)},  # untargeted: say clusterSelector {} for every cluster
+        {"clusters": ["eks-sg"], "clusterSelector": {"matchLabels": {"tier": "onprem"}}, "patches": replicas_patch(7)},
+    ],
+)
+def test_override_targets_exactly_one_way(override: dict[str, Any]) -> None:
+    message = rejected(fed_deployment([override]), "spec.overrides[0]")
+    assert "exactly one of clusters or clusterSelector" in message
 
 
 def test_overrides_apply_in_order() -> None:
@@ -242,16 +265,14 @@ def test_overrides_apply_in_order() -> None:
             {"clusters": ["idc-bj"], "patches": replicas_patch(6)},
         ]
     )
-    assert render(fed, IDC, 1, target=DEPLOYMENT)["spec"]["replicas"] == 6
+    assert render_body(fed, IDC, 1, target=DEPLOYMENT)["spec"]["replicas"] == 6
 
 
-def test_bad_override_selector_is_a_render_error() -> None:
+def test_bad_override_selector_is_rejected_by_the_schema() -> None:
     fed = fed_deployment(
-        [{"clusterSelector": {"matchExpressions": [{"key": "a", "operator": "Bad"}]}, "patches": []}]
+        [{"clusterSelector": {"matchExpressions": [{"key": "a", "operator": "Bad"}]}, "patches": replicas_patch(7)}]
     )
-    with pytest.raises(RenderError) as caught:
-        render(fed, IDC, 1, target=DEPLOYMENT)
-    assert caught.value.field == "spec.overrides[0].clusterSelector.matchExpressions[0].operator"
+    rejected(fed, "spec.overrides[0].clusterSelector.matchExpressions[0].operator")
 
 
 # --- JSON patches -------------------------------------------------------------------------------
@@ -277,7 +298,7 @@ def test_json_patch_operations() -> None:
             }
         ]
     )
-    manifest = render(fed, IDC, 3, target=DEPLOYMENT)
+    manifest = render_body(fed, IDC, 3, target=DEPLOYMENT)
     assert manifest["metadata"]["labels"] == {
         "app": "web",
         MANAGED_BY_LABEL: "hybridfed",
@@ -293,9 +314,21 @@ def test_patches_see_the_replicas_of_the_decision() -> None:
     fed = fed_deployment(
         [{"clusterSelector": {}, "patches": [{"op": "test", "path": "/spec/replicas", "value": 4}]}]
     )
-    render(fed, IDC, 4, target=DEPLOYMENT)
+    render_body(fed, IDC, 4, target=DEPLOYMENT)
     with pytest.raises(RenderError):
-        render(fed, IDC, 5, target=DEPLOYMENT)
+        render_body(fed, IDC, 5, target=DEPLOYMENT)
+
+
+def patched_on_idc(operation: Any) -> dict[str, Any]:
+    return fed_deployment(
+        [
+            {"clusters": ["eks-sg"], "patches": [{"op": "remove", "path": "/not/for/this/cluster"}]},
+            {
+                "clusters": ["idc-bj"],
+                "patches": [{"op": "add", "path": "/spec/paused", "value": True}, operation],
+            },
+        ]
+    )
 
 
 @pytest.mark.parametrize(
@@ -306,35 +339,33 @@ def test_patches_see_the_replicas_of_the_decision() -> None:
         {"op": "test", "path": "/spec/replicas", "value": 99},
         {"op": "add", "path": "/spec/replicas/x", "value": 1},
         {"op": "add", "path": "/a/b/c", "value": 1},
-        {"op": "bogus", "path": "/spec"},
-        {"op": "add", "path": "/spec/x"},
         {"op": "move", "from": "/nope", "path": "/spec/x"},
-        {"op": "add", "path": "no-slash", "value": 1},
-        "not an operation",
     ],
 )
 def test_bad_patch_names_the_field(operation: Any) -> None:
-    fed = fed_deployment(
-        [
-            {"clusters": ["eks-sg"], "patches": ["ignored: not for this cluster"]},
-            {
-                "clusters": ["idc-bj"],
-                "patches": [{"op": "add", "path": "/spec/paused", "value": True}, operation],
-            },
-        ]
-    )
     with pytest.raises(RenderError) as caught:
-        render(fed, IDC, 1, target=DEPLOYMENT)
+        render_body(patched_on_idc(operation), IDC, 1, target=DEPLOYMENT)
     assert caught.value.field == "spec.overrides[1].patches[1]"
     assert str(caught.value).startswith("spec.overrides[1].patches[1]: cannot apply")
     assert isinstance(caught.value, SpecError) and isinstance(caught.value, ValueError)
 
 
+@pytest.mark.parametrize(
+    "operation",
+    [
+        {"op": "bogus", "path": "/spec"},
+        {"op": "add", "path": "/spec/x"},
+        {"op": "add", "path": "no-slash", "value": 1},
+        {"op": "replace", "path": "", "value": {"kind": "Secret"}},  # the whole document: not a patch target
+        "not an operation",
+    ],
+)
+def test_malformed_patch_is_rejected_by_the_schema(operation: Any) -> None:
+    rejected(patched_on_idc(operation), "spec.overrides[1].patches[1]")
+
+
 def test_patches_must_be_a_list() -> None:
-    fed = fed_deployment([{"clusters": ["idc-bj"], "patches": {"op": "add"}}])
-    with pytest.raises(RenderError) as caught:
-        render(fed, IDC, 1, target=DEPLOYMENT)
-    assert caught.value.field == "spec.overrides[0].patches"
+    rejected(fed_deployment([{"clusters": ["idc-bj"], "patches": {"op": "add"}}]), "spec.overrides[0].patches")
 
 
 @pytest.mark.parametrize(
@@ -350,28 +381,24 @@ def test_patches_must_be_a_list() -> None:
             MANAGED_BY_LABEL,
         ),
         ({"op": "replace", "path": "/metadata/annotations", "value": {}}, OWNER_ANNOTATION),
-        ({"op": "replace", "path": "", "value": {"kind": "Secret"}}, "kind"),
     ],
 )
 def test_patches_cannot_change_identity_or_ownership(operation: dict[str, Any], what: str) -> None:
     fed = fed_deployment([{"clusters": ["idc-bj"], "patches": [operation]}])
     with pytest.raises(RenderError, match=r"must not change") as caught:
-        render(fed, IDC, 1, target=DEPLOYMENT)
+        render_body(fed, IDC, 1, target=DEPLOYMENT)
     assert caught.value.field == "spec.overrides[0].patches[0]"
     assert what in caught.value.message
 
 
-def test_patch_replacing_the_root_keeps_identity() -> None:
-    fed = fed_deployment()
-    base = render(fed, IDC, 1, target=DEPLOYMENT)
-    replacement = {k: v for k, v in base.items()}
-    replacement["metadata"] = {k: v for k, v in base["metadata"].items() if k != "annotations"}
-    replacement["metadata"]["annotations"] = {OWNER_ANNOTATION: "shop/FederatedDeployment/web"}
-    replacement["spec"] = {"replicas": 2}
-    fed["spec"]["overrides"] = [
-        {"clusters": ["idc-bj"], "patches": [{"op": "replace", "path": "", "value": replacement}]}
-    ]
-    assert render(fed, IDC, 1, target=DEPLOYMENT)["spec"] == {"replicas": 2}
+def test_patch_values_are_copied_into_the_manifest() -> None:
+    patch = {"op": "add", "path": "/spec/extra", "value": {"a": 1}}
+    fed = fed_deployment([{"clusters": ["idc-bj"], "patches": [patch]}])
+    spec = parse_federated(fed)
+    manifest = render(spec, IDC, 1, namespace="shop", name="web", owner="o", target=DEPLOYMENT)
+    manifest["spec"]["extra"]["a"] = 2
+    assert fed["spec"]["overrides"][0]["patches"][0]["value"] == {"a": 1}
+    assert render(spec, IDC, 1, namespace="shop", name="web", owner="o", target=DEPLOYMENT)["spec"]["extra"] == {"a": 1}
 
 
 # --- image overrides ----------------------------------------------------------------------------
@@ -428,12 +455,12 @@ def test_image_ref_round_trip(image: str, ref: ImageRef) -> None:
 
 def test_image_override_rewrites_containers_and_init_containers() -> None:
     fed = fed_deployment([{"clusters": ["idc-bj"], "image": {"registry": "harbor.idc.local:8443/proxy"}}])
-    assert images(render(fed, IDC, 1, target=DEPLOYMENT)) == [
+    assert images(render_body(fed, IDC, 1, target=DEPLOYMENT)) == [
         "harbor.idc.local:8443/proxy/busybox:1.36",
         "harbor.idc.local:8443/proxy/shop/web:1.0",
         "harbor.idc.local:8443/proxy/envoyproxy/envoy:v1.30",
     ]
-    assert images(render(fed, EKS, 1, target=DEPLOYMENT)) == [
+    assert images(render_body(fed, EKS, 1, target=DEPLOYMENT)) == [
         "busybox:1.36",
         "registry.example.com/shop/web:1.0",
         "envoyproxy/envoy:v1.30",
@@ -456,7 +483,7 @@ def test_image_override_then_patch_in_the_same_override() -> None:
             }
         ]
     )
-    assert images(render(fed, IDC, 1, target=DEPLOYMENT)) == [
+    assert images(render_body(fed, IDC, 1, target=DEPLOYMENT)) == [
         "busybox:2.0",
         "registry.example.com/shop/web:2.0",
         "envoy:pinned",
@@ -467,9 +494,12 @@ def test_image_override_on_a_kind_without_pods_is_a_no_op() -> None:
     fed = {
         "kind": "FederatedConfigMap",
         "metadata": {"name": "cfg", "namespace": "shop"},
-        "spec": {"template": {"data": {"image": "nginx"}}, "overrides": [{"image": {"tag": "2"}}]},
+        "spec": {
+            "template": {"data": {"image": "nginx"}},
+            "overrides": [{"clusterSelector": {}, "image": {"tag": "2"}}],
+        },
     }
-    assert render(fed, IDC, None, target=("v1", "ConfigMap"))["data"] == {"image": "nginx"}
+    assert render_body(fed, IDC, None, target=("v1", "ConfigMap"))["data"] == {"image": "nginx"}
 
 
 @pytest.mark.parametrize(
@@ -483,7 +513,7 @@ def test_image_override_on_a_kind_without_pods_is_a_no_op() -> None:
 )
 def test_bad_image_override_names_the_field(image: dict[str, str], field: str) -> None:
     with pytest.raises(RenderError) as caught:
-        render(fed_deployment([{"image": image}]), IDC, 1, target=DEPLOYMENT)
+        render_body(fed_deployment([{"clusterSelector": {}, "image": image}]), IDC, 1, target=DEPLOYMENT)
     assert caught.value.field == field
 
 
@@ -546,7 +576,7 @@ def test_translate_runs_last_and_cannot_break_isolation() -> None:
         return out
 
     fed = fed_deployment([{"clusters": ["idc-bj"], "patches": replicas_patch(7)}])
-    manifest = render(fed, IDC, 1, translate, target=DEPLOYMENT)
+    manifest = render_body(fed, IDC, 1, translate, target=DEPLOYMENT)
     assert seen[0]["spec"]["replicas"] == 7  # after overrides
     assert HASH_ANNOTATION not in seen[0]["metadata"]["annotations"]  # before hashing
     assert manifest["apiVersion"] == "apps/v1beta2"
@@ -557,7 +587,7 @@ def test_translate_runs_last_and_cannot_break_isolation() -> None:
 
 
 def test_hash_annotation_matches_manifest_hash() -> None:
-    manifest = render(fed_deployment(), IDC, 3, target=DEPLOYMENT)
+    manifest = render_body(fed_deployment(), IDC, 3, target=DEPLOYMENT)
     value = manifest["metadata"]["annotations"][HASH_ANNOTATION]
     assert len(value) == 64 and int(value, 16) >= 0
     assert manifest_hash(manifest) == value
@@ -567,27 +597,28 @@ def test_hash_annotation_matches_manifest_hash() -> None:
 
 
 def test_hash_is_stable_under_key_order_and_changes_with_content() -> None:
-    first = render(fed_deployment(), IDC, 3, target=DEPLOYMENT)
+    first = render_body(fed_deployment(), IDC, 3, target=DEPLOYMENT)
     reordered = json.loads(json.dumps(fed_deployment(), sort_keys=True))
     reordered = _reverse_keys(reordered)
-    second = render(reordered, IDC, 3, target=DEPLOYMENT)
-    assert list(first) != list(second) or list(first["metadata"]) != list(second["metadata"])
+    second = render_body(reordered, IDC, 3, target=DEPLOYMENT)
+    # (The template's declared fields come out in the model's order; what it keeps as written, in its own.)
+    assert list(first["spec"]) != list(second["spec"])
     assert manifest_hash(first) == manifest_hash(second)
     assert (
         first["metadata"]["annotations"][HASH_ANNOTATION]
         == second["metadata"]["annotations"][HASH_ANNOTATION]
     )
-    assert manifest_hash(render(fed_deployment(), IDC, 4, target=DEPLOYMENT)) != manifest_hash(first)
-    assert manifest_hash(render(fed_deployment(), EKS, 3, target=DEPLOYMENT)) == manifest_hash(first)
+    assert manifest_hash(render_body(fed_deployment(), IDC, 4, target=DEPLOYMENT)) != manifest_hash(first)
+    assert manifest_hash(render_body(fed_deployment(), EKS, 3, target=DEPLOYMENT)) == manifest_hash(first)
 
 
 def test_hash_ignores_a_stale_hash_and_does_not_mutate() -> None:
     fed = fed_deployment()
     fed["spec"]["template"]["metadata"]["annotations"][HASH_ANNOTATION] = "stale"
-    manifest = render(fed, IDC, 3, target=DEPLOYMENT)
+    manifest = render_body(fed, IDC, 3, target=DEPLOYMENT)
     assert (
         manifest["metadata"]["annotations"][HASH_ANNOTATION]
-        == render(fed_deployment(), IDC, 3, target=DEPLOYMENT)["metadata"]["annotations"][HASH_ANNOTATION]
+        == render_body(fed_deployment(), IDC, 3, target=DEPLOYMENT)["metadata"]["annotations"][HASH_ANNOTATION]
     )
     snapshot = copy.deepcopy(manifest)
     manifest_hash(manifest)
@@ -596,7 +627,7 @@ def test_hash_ignores_a_stale_hash_and_does_not_mutate() -> None:
 
 def test_render_is_deterministic() -> None:
     fed = fed_deployment([{"clusterSelector": {}, "image": {"registry": "mirror.local"}}])
-    assert render(fed, IDC, 2, target=DEPLOYMENT) == render(copy.deepcopy(fed), IDC, 2, target=DEPLOYMENT)
+    assert render_body(fed, IDC, 2, target=DEPLOYMENT) == render_body(copy.deepcopy(fed), IDC, 2, target=DEPLOYMENT)
 
 
 def _reverse_keys(value: Any) -> Any:

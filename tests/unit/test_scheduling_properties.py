@@ -1,4 +1,4 @@
-"""Property tests for divide_replicas and place (hypothesis)."""
+"""Property tests for divide_replicas and place (hypothesis); specs are parsed as the controller parses them."""
 
 from __future__ import annotations
 
@@ -11,10 +11,13 @@ from typing import Any
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from hybridfed.api.federated import FederatedSpec, ReplicaStrategy
+from hybridfed.api.parse import parse_federated
 from hybridfed.scheduling import (
     STRATEGIES,
     ClusterFacts,
     Decision,
+    Division,
     UnschedulableError,
     divide_replicas,
     fit,
@@ -62,6 +65,25 @@ def weighted_cases(
     return draw(desired_counts), names, draw(weights_for(names)), draw(limits_for(names)), previous
 
 
+def parse(placement: dict[str, Any], template: dict[str, Any] | None = None, **spec: Any) -> FederatedSpec:
+    body = {"kind": "FederatedDeployment", "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"template": template or {}, "placement": placement, **spec}}
+    return parse_federated(body)
+
+
+def divide(
+    strategy: ReplicaStrategy,
+    desired: int,
+    eligible: Sequence[str],
+    weights: Mapping[str, int],
+    limits: dict[str, dict[str, int]],
+    previous: Mapping[str, int] | None = None,
+) -> Division:
+    """``divide_replicas`` with ``limits`` parsed as ``spec.placement.replicas.limits``."""
+    parsed = parse({"replicas": {"limits": limits}}).placement.replicas.limits or {}
+    return divide_replicas(strategy, desired, eligible, weights, parsed, previous)
+
+
 def effective_weights(names: list[str], weights: dict[str, int]) -> dict[str, int]:
     return {n: weights.get(n, 0) if weights else 1 for n in names}
 
@@ -69,7 +91,7 @@ def effective_weights(names: list[str], weights: dict[str, int]) -> dict[str, in
 @given(desired_counts, clusters, st.data())
 def test_sum_is_desired_when_no_limit_binds(desired: int, names: list[str], data: st.DataObject) -> None:
     weights = data.draw(weights_for(names))
-    division = divide_replicas("Weighted", desired, names, weights, {}, None)
+    division = divide("Weighted", desired, names, weights, {}, None)
     if any(effective_weights(names, weights).values()):
         assert sum(division.replicas.values()) == desired
         assert division.unplaced == 0
@@ -83,7 +105,7 @@ def test_quota_rule_without_limits(desired: int, names: list[str], data: st.Data
     # Largest remainder: every cluster is within one replica of its exact share.
     weights = effective_weights(names, data.draw(weights_for(names)))
     total = sum(weights.values())
-    division = divide_replicas("Weighted", desired, names, weights, {}, None)
+    division = divide("Weighted", desired, names, weights, {}, None)
     for name, count in division.replicas.items():
         assert abs(count - Fraction(desired * weights[name], total)) < 1
 
@@ -93,7 +115,7 @@ def test_limits_respected_and_nothing_lost(
     case: tuple[int, list[str], dict[str, int], dict[str, dict[str, int]], dict[str, int] | None],
 ) -> None:
     desired, names, weights, limits, previous = case
-    division = divide_replicas("Weighted", desired, names, weights, limits, previous)
+    division = divide("Weighted", desired, names, weights, limits, previous)
     assert set(division.replicas) <= set(names)
     assert list(division.replicas) == sorted(division.replicas)
     assert sum(division.replicas.values()) + division.unplaced == desired
@@ -126,13 +148,13 @@ def test_deterministic_whatever_the_order(
     rng: random.Random,
 ) -> None:
     desired, names, weights, limits, previous = case
-    first = divide_replicas("Weighted", desired, names, weights, limits, previous)
-    assert divide_replicas("Weighted", desired, names, weights, limits, previous) == first
+    first = divide("Weighted", desired, names, weights, limits, previous)
+    assert divide("Weighted", desired, names, weights, limits, previous) == first
     shuffled = list(names)
     rng.shuffle(shuffled)
     reordered_weights = dict(reversed(list(weights.items())))
     reordered_limits = dict(reversed(list(limits.items())))
-    again = divide_replicas("Weighted", desired, shuffled, reordered_weights, reordered_limits, previous)
+    again = divide("Weighted", desired, shuffled, reordered_weights, reordered_limits, previous)
     assert again == first
     assert list(again.replicas) == list(first.replicas)
 
@@ -143,16 +165,16 @@ def test_stable_scaling_only_moves_in_one_direction(
 ) -> None:
     weights = data.draw(weights_for(names))
     limits = data.draw(limits_for(names))
-    fresh = divide_replicas("Weighted", before, names, weights, limits, None)
+    fresh = divide("Weighted", before, names, weights, limits, None)
     previous = {n: fresh.replicas.get(n, 0) for n in names}
-    scaled = divide_replicas("Weighted", after, names, weights, limits, previous)
+    scaled = divide("Weighted", after, names, weights, limits, previous)
     minima = sum(limits.get(n, {}).get("min", 0) for n in names)
     if after >= before:
         assert all(scaled.replicas.get(n, 0) >= previous[n] for n in names)
     elif after >= minima:
         assert all(scaled.replicas.get(n, 0) <= previous[n] for n in names)
     # Same total as before: nothing moves.
-    assert divide_replicas("Weighted", before, names, weights, limits, previous) == fresh
+    assert divide("Weighted", before, names, weights, limits, previous) == fresh
 
 
 @given(desired_counts, clusters, st.data())
@@ -160,7 +182,7 @@ def test_duplicated_gives_each_cluster_desired_within_max(
     desired: int, names: list[str], data: st.DataObject
 ) -> None:
     limits = data.draw(limits_for(names))
-    division = divide_replicas("Duplicated", desired, names, data.draw(weights_for(names)), limits, None)
+    division = divide("Duplicated", desired, names, data.draw(weights_for(names)), limits, None)
     assert division.unplaced == 0
     for name in names:
         high = limits.get(name, {}).get("max")
@@ -176,7 +198,7 @@ MEMORY_REQUESTS = {"256Mi": 0.25 * GI, "1Gi": 1.0 * GI}
 
 @dataclass(frozen=True)
 class Case:
-    fed: dict[str, Any]
+    fed: FederatedSpec
     fleet: tuple[ClusterFacts, ...]
     strategy: str
     desired: int
@@ -224,11 +246,8 @@ def place_cases(draw: st.DrawFn, strategies: Sequence[str] = STRATEGIES) -> Case
         placement["spread"] = spread
     container = {"name": "app", "resources": {"requests": {"cpu": cpu, "memory": memory}}}
     template = {"spec": {"replicas": desired, "template": {"spec": {"containers": [container]}}}}
-    body = {
-        "metadata": {"name": "web", "namespace": "shop"},
-        "spec": {"template": template, "placement": placement, "failover": {"failback": draw(st.booleans())}},
-    }
-    return Case(body, fleet, strategy, desired, limits, CPU_REQUESTS[cpu], MEMORY_REQUESTS[memory])
+    spec = parse(placement, template, failover={"failback": draw(st.booleans())})
+    return Case(spec, fleet, strategy, desired, limits, CPU_REQUESTS[cpu], MEMORY_REQUESTS[memory])
 
 
 def place_or_skip(case: Case, fleet: Sequence[ClusterFacts] | None = None, **kw: Any) -> Decision:
@@ -240,7 +259,7 @@ def place_or_skip(case: Case, fleet: Sequence[ClusterFacts] | None = None, **kw:
 
 
 def fits_of(case: Case, previous: Mapping[str, int] | None = None) -> dict[str, int | None]:
-    request = pod_request(case.fed["spec"]["template"])
+    request = pod_request(case.fed.template)
     return {c.name: fit(c.available, request, (previous or {}).get(c.name, 0)) for c in case.fleet}
 
 

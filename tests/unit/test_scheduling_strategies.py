@@ -8,7 +8,8 @@ from typing import Any, get_args
 
 import pytest
 
-from hybridfed.api.federated import ReplicaStrategy
+from hybridfed.api.federated import FederatedSpec, ReplicaStrategy, Template
+from hybridfed.api.parse import InvalidObject, parse_federated
 from hybridfed.scheduling import (
     NOT_READY_REASON,
     STRATEGIES,
@@ -42,24 +43,51 @@ EKS = facts("eks-sg", 50, "aws", 0.05, region="ap-southeast-1", zones=("sg-1a",)
 FLEET = (IDC, TKE, EKS)
 
 
-def fed(
+def body(
     replicas: int | None,
     strategy: str = "Duplicated",
     placement: dict[str, Any] | None = None,
-    failback: bool | None = None,
+    failback: Any = None,
     **rules: Any,
 ) -> dict[str, Any]:
     pod: dict[str, Any] = {"containers": [CONTAINER]}
     template: dict[str, Any] = {"spec": {"template": {"spec": pod}}}
     if replicas is not None:
         template["spec"]["replicas"] = replicas
-    body: dict[str, Any] = {
+    out: dict[str, Any] = {
+        "kind": "FederatedDeployment",
         "metadata": {"name": "web", "namespace": "shop"},
         "spec": {"template": template, "placement": {**(placement or {}), "replicas": {"strategy": strategy, **rules}}},
     }
     if failback is not None:
-        body["spec"]["failover"] = {"failback": failback}
-    return body
+        out["spec"]["failover"] = {"failback": failback}
+    return out
+
+
+def fed(
+    replicas: int | None,
+    strategy: str = "Duplicated",
+    placement: dict[str, Any] | None = None,
+    failback: bool | None = None,
+    **rules: Any,
+) -> FederatedSpec:
+    """The parsed spec of ``body(...)``, as the controller hands it to ``place``."""
+    return parse_federated(body(replicas, strategy, placement, failback, **rules))
+
+
+def rejection(fed_body: dict[str, Any], field: str) -> str:
+    """The message ``parse_federated`` rejects the object with, naming ``field``: the one place spec errors
+    come from (scheduling does not check the schema's rules again)."""
+    with pytest.raises(InvalidObject) as caught:
+        parse_federated(fed_body)
+    hits = [m for m in caught.value.messages if m.startswith(field + ": ")]
+    assert hits, caught.value.messages
+    return hits[0]
+
+
+def template_of(template: dict[str, Any]) -> Template:
+    meta = {"name": "w", "namespace": "s"}
+    return parse_federated({"kind": "FederatedDeployment", "metadata": meta, "spec": {"template": template}}).template
 
 
 def applied(clusters: tuple[ClusterFacts, ...], decision: Decision) -> tuple[ClusterFacts, ...]:
@@ -99,18 +127,19 @@ def test_pod_request_sums_containers_and_takes_the_init_peak() -> None:
             }
         }
     }
-    assert pod_request(template) == {"cpu": Decimal(1), "memory": Decimal(128 * 2**20), "pods": Decimal(1)}
+    assert pod_request(template_of(template)) == {"cpu": Decimal(1), "memory": Decimal(128 * 2**20), "pods": Decimal(1)}
 
 
 def test_pod_without_requests_takes_one_pod_slot() -> None:
-    assert pod_request({"spec": {"template": {"spec": {"containers": [{"name": "x"}]}}}}) == {"pods": Decimal(1)}
-    assert pod_request(None) == {"pods": Decimal(1)}
+    pod = {"spec": {"template": {"spec": {"containers": [{"name": "x"}]}}}}
+    assert pod_request(template_of(pod)) == {"pods": Decimal(1)}
+    assert pod_request(template_of({})) == {"pods": Decimal(1)}
 
 
 def test_bad_request_names_the_pod_spec() -> None:
     template = {"spec": {"template": {"spec": {"containers": [{"resources": {"requests": {"cpu": "lots"}}}]}}}}
     with pytest.raises(PlacementError) as caught:
-        pod_request(template)
+        pod_request(template_of(template))
     assert caught.value.field == "spec.template.spec.template.spec"
 
 
@@ -343,14 +372,11 @@ def test_spread_applies_to_kinds_without_replicas() -> None:
         ({"by": "rack"}, "spec.placement.spread.by"),
         ({"by": "zone", "minGroups": -1}, "spec.placement.spread.minGroups"),
         ({"by": "zone", "maxGroups": 0}, "spec.placement.spread.maxGroups"),
-        ({"by": "zone", "minGroups": 3, "maxGroups": 2}, "spec.placement.spread.minGroups"),
+        ({"by": "zone", "minGroups": 3, "maxGroups": 2}, "spec.placement.spread"),  # minGroups > maxGroups
     ],
 )
 def test_bad_spread_names_the_field(spread: dict[str, Any], field: str) -> None:
-    with pytest.raises(PlacementError) as caught:
-        place(fed(3, "Weighted", {"spread": spread}), FLEET)
-    assert caught.value.field == field
-    assert not isinstance(caught.value, UnschedulableError)
+    rejection(body(3, "Weighted", {"spread": spread}), field)  # InvalidSpec, never Unschedulable
 
 
 # --- failover -----------------------------------------------------------------------------------
@@ -455,11 +481,7 @@ def test_duplicated_ignores_failback() -> None:
 
 
 def test_failback_must_be_a_boolean() -> None:
-    body = fed(3, "Weighted")
-    body["spec"]["failover"] = {"failback": "no"}
-    with pytest.raises(PlacementError) as caught:
-        place(body, FLEET, {"idc-bj": 3})
-    assert caught.value.field == "spec.failover.failback"
+    rejection(body(3, "Weighted", failback="no"), "spec.failover.failback")
 
 
 def _ints(decision: Decision) -> dict[str, int]:

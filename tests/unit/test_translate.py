@@ -17,6 +17,7 @@ import pytest
 from hybridfed import drivers
 from hybridfed.api.errors import SpecError
 from hybridfed.api.member import PROVIDERS, Translation
+from hybridfed.api.parse import parse_federated
 from hybridfed.dev import topology
 from hybridfed.drivers import Detection, Driver, Price, TranslationDefaults, TranslationError
 from hybridfed.drivers.probe import PROVIDER_MISMATCH, build_probe_result
@@ -401,15 +402,16 @@ def test_render_applies_the_translation_and_keeps_ownership() -> None:
            "spec": {"template": {"metadata": {"annotations": {EXPOSURE: "internal"}},
                                  "spec": {"type": "LoadBalancer", "ports": [{"port": 443}]}}}}
     cluster = ClusterFacts(name="eks-sg", provider="aws")
-    plain = render(fed, cluster, None, target=("v1", "Service"))
-    out = render(fed, cluster, None, drivers.translator_for(member("aws")), target=("v1", "Service"))
+    spec, who = parse_federated(fed), {"namespace": "shop", "name": "api", "owner": "shop/FederatedService/api"}
+    plain = render(spec, cluster, None, target=("v1", "Service"), **who)
+    out = render(spec, cluster, None, drivers.translator_for(member("aws")), target=("v1", "Service"), **who)
     assert out["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internal"
     assert out["metadata"]["annotations"]["hybridfed.io/owner"] == "shop/FederatedService/api"
     assert out["metadata"]["annotations"]["hybridfed.io/manifest-hash"] != (
         plain["metadata"]["annotations"]["hybridfed.io/manifest-hash"])
     with pytest.raises(RenderError) as caught:
-        render(fed, ClusterFacts(name="tke-gz"), None, drivers.translator_for(member("tencent")),
-               target=("v1", "Service"))
+        render(spec, ClusterFacts(name="tke-gz"), None, drivers.translator_for(member("tencent")),
+               target=("v1", "Service"), **who)
     assert caught.value.field == "spec.translation.loadBalancer.internalSubnetId"
 
 

@@ -8,13 +8,26 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hybridfed.scheduling import PlacementError, WavePlan, WaveState, plan_wave, resolve_waves
+from hybridfed.api.federated import Rollout
+from hybridfed.api.parse import InvalidObject, parse_federated
+from hybridfed.scheduling import WavePlan, WaveState, plan_wave, resolve_waves
 
 PLACED = ["aks-we", "eks-sg", "gke-ue", "idc-bj", "tke-gz"]
-THREE_WAVES: dict[str, Any] = {
-    "strategy": "Waves",
-    "waves": [{"clusters": ["idc-bj"]}, {"percent": 60}, {"percent": 100}],
-}
+
+
+def body(rollout: dict[str, Any] | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"template": {"data": {}}}
+    if rollout is not None:
+        spec["rollout"] = rollout
+    return {"kind": "FederatedConfigMap", "metadata": {"name": "cfg", "namespace": "shop"}, "spec": spec}
+
+
+def parsed(rollout: dict[str, Any] | None) -> Rollout:
+    """``spec.rollout`` as the controller hands it over: parsed with the whole object."""
+    return parse_federated(body(rollout)).rollout
+
+
+THREE_WAVES = parsed({"strategy": "Waves", "waves": [{"clusters": ["idc-bj"]}, {"percent": 60}, {"percent": 100}]})
 
 
 def done(*clusters: str) -> dict[str, bool]:
@@ -30,23 +43,24 @@ def test_named_and_percent_waves() -> None:
 
 
 def test_percent_rounds_up_and_takes_at_least_one() -> None:
-    rollout = {"strategy": "Waves", "waves": [{"percent": 1}, {"percent": 50}, {"percent": 100}]}
+    rollout = parsed({"strategy": "Waves", "waves": [{"percent": 1}, {"percent": 50}, {"percent": 100}]})
     assert resolve_waves(rollout, PLACED) == (("aks-we",), ("eks-sg", "gke-ue"), ("idc-bj", "tke-gz"))
 
 
 def test_unnamed_clusters_belong_to_the_last_wave_and_unplaced_names_are_ignored() -> None:
-    rollout = {"strategy": "Waves", "waves": [{"clusters": ["idc-bj", "gone"]}, {"clusters": ["tke-gz", "idc-bj"]}]}
+    waves = [{"clusters": ["idc-bj", "gone"]}, {"clusters": ["tke-gz", "idc-bj"]}]
+    rollout = parsed({"strategy": "Waves", "waves": waves})
     assert resolve_waves(rollout, PLACED) == (("idc-bj",), ("aks-we", "eks-sg", "gke-ue", "tke-gz"))
 
 
 def test_percent_waves_do_not_take_clusters_a_later_wave_names() -> None:
-    rollout = {"strategy": "Waves", "waves": [{"percent": 20}, {"clusters": ["aks-we"]}]}
+    rollout = parsed({"strategy": "Waves", "waves": [{"percent": 20}, {"clusters": ["aks-we"]}]})
     assert resolve_waves(rollout, PLACED) == (("eks-sg",), ("aks-we", "gke-ue", "idc-bj", "tke-gz"))
 
 
 def test_strategy_all_is_one_wave() -> None:
-    assert resolve_waves(None, PLACED) == (tuple(PLACED),)
-    assert resolve_waves({"strategy": "All"}, PLACED) == (tuple(PLACED),)
+    assert resolve_waves(parsed(None), PLACED) == (tuple(PLACED),)
+    assert resolve_waves(parsed({"strategy": "All"}), PLACED) == (tuple(PLACED),)
 
 
 @pytest.mark.parametrize(
@@ -59,12 +73,15 @@ def test_strategy_all_is_one_wave() -> None:
         ({"strategy": "Waves", "waves": [{"clusters": ["a"]}, {"percent": 0}]}, "spec.rollout.waves[1].percent"),
         ({"strategy": "Waves", "waves": [{"percent": 101}]}, "spec.rollout.waves[0].percent"),
         ({"strategy": "Waves", "waves": [{"percent": "50%"}]}, "spec.rollout.waves[0].percent"),
+        ({"strategy": "Waves", "waves": [{"percent": 50}], "waveTimeoutSeconds": 0}, "spec.rollout.waveTimeoutSeconds"),
+        ({"strategy": "Waves", "waves": [{"percent": True}]}, "spec.rollout.waves[0].percent"),
     ],
 )
 def test_bad_rollout_names_the_field(rollout: dict[str, Any], field: str) -> None:
-    with pytest.raises(PlacementError) as caught:
-        resolve_waves(rollout, PLACED)
-    assert caught.value.field == field
+    """Rejected where every spec error is: parsing (the same rules the API server applies as CEL)."""
+    with pytest.raises(InvalidObject) as caught:
+        parse_federated(body(rollout))
+    assert any(m.startswith(field) or f": {field} " in m for m in caught.value.messages), caught.value.messages
 
 
 # --- plan_wave ----------------------------------------------------------------------------------
@@ -117,7 +134,7 @@ def test_a_wave_past_its_deadline_halts_and_later_waves_stay_old() -> None:
         "not updated and available: idc-bj; later waves stay on the previous revision"
     )
     assert not plan_wave(THREE_WAVES, PLACED, {}, state, "rev-2", now=600.0).halted  # at the deadline: not yet
-    custom = {**THREE_WAVES, "waveTimeoutSeconds": 30}
+    custom = THREE_WAVES.model_copy(update={"wave_timeout_seconds": 30})
     assert plan_wave(custom, PLACED, {}, state, "rev-2", now=31.0).halted
 
 
@@ -136,10 +153,10 @@ def test_a_new_revision_restarts_at_wave_zero() -> None:
 
 
 def test_strategy_all_allows_everything_and_never_halts() -> None:
-    plan = plan_wave({"strategy": "All"}, PLACED, {}, WaveState(0, "r", 0.0), "r", now=10**6)
+    plan = plan_wave(parsed({"strategy": "All"}), PLACED, {}, WaveState(0, "r", 0.0), "r", now=10**6)
     everything = (tuple(PLACED),)
     assert plan == WavePlan(0, frozenset(PLACED), False, "strategy All: every cluster at once", plan.state, everything)
-    assert plan_wave(None, PLACED, done(*PLACED), None, "r", now=1.0).complete
+    assert plan_wave(parsed(None), PLACED, done(*PLACED), None, "r", now=1.0).complete
 
 
 def test_no_placed_cluster_is_complete() -> None:
@@ -181,7 +198,7 @@ def rollouts(draw: st.DrawFn) -> tuple[dict[str, Any], list[str]]:
 @given(rollouts())
 def test_waves_partition_the_placed_clusters(case: tuple[dict[str, Any], list[str]]) -> None:
     rollout, placed = case
-    waves = resolve_waves(rollout, placed)
+    waves = resolve_waves(parsed(rollout), placed)
     assert len(waves) == len(rollout["waves"])
     flat = [c for wave in waves for c in wave]
     assert sorted(flat) == sorted(placed)  # every placed cluster exactly once
@@ -198,12 +215,13 @@ def test_allowed_only_grows_with_the_wave_and_covers_the_updated(
     case: tuple[dict[str, Any], list[str]], updated: list[str], now: float
 ) -> None:
     rollout, placed = case
-    plan = plan_wave(rollout, placed, done(*updated), WaveState(0, "r", 0.0), "r", now)
-    waves = resolve_waves(rollout, placed)
+    spec = parsed(rollout)
+    plan = plan_wave(spec, placed, done(*updated), WaveState(0, "r", 0.0), "r", now)
+    waves = resolve_waves(spec, placed)
     assert plan.allowed == frozenset(c for w in waves[: plan.wave + 1] for c in w)
     # Every wave before the current one is fully updated.
     assert all(c in updated for w in waves[: plan.wave] for c in w)
     # Only a wave that started at 0 can be late; one that just started (at ``now``) is not.
     assert plan.halted == (not plan.complete and plan.wave == 0 and now > 600)
     # Planning again with the returned state and nothing new changes nothing.
-    assert plan_wave(rollout, placed, done(*updated), plan.state, "r", now) == plan
+    assert plan_wave(spec, placed, done(*updated), plan.state, "r", now) == plan

@@ -22,6 +22,7 @@ from .parse import (
     InvalidObject,
     parse_federated,
     parse_member,
+    parse_template,
     template_namespace_error,
 )
 
@@ -40,6 +41,7 @@ __all__ = [
     "is_condition_true",
     "parse_federated",
     "parse_member",
+    "parse_template",
     "set_condition",
     "target_gvk",
     "template_namespace_error",

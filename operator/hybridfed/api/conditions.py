@@ -76,3 +76,11 @@ def set_condition(
     if not replaced:
         out.append(new)
     return out
+
+
+def job_result(job: Mapping[str, Any] | None) -> str | None:
+    """``Complete`` or ``Failed`` when a Job has finished for good (its condition says so), else None."""
+    for cond in ((job or {}).get("status") or {}).get("conditions") or ():
+        if cond.get("type") in ("Complete", "Failed") and cond.get("status") == "True":
+            return str(cond["type"])
+    return None

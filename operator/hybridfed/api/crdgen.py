@@ -5,7 +5,9 @@
 
 One file per CRD, ``crds/<plural>.hybridfed.io.yaml``, plus ``crds/admission-policies.hybridfed.io.yaml``:
 a ValidatingAdmissionPolicy for the one rule CRD CEL cannot express (the template's namespace must be
-the object's own; CRD CEL can read only metadata.name and metadata.generateName).
+the object's own; CRD CEL can read only metadata.name and metadata.generateName), and the tenancy policies
+of ``api.clustersets`` (CRD CEL sees neither the requester nor the old labels): only hub admins may write a
+MemberCluster's ``hybridfed.io/cluster-set`` label, and binding a set needs ``memberclustersets/bind``.
 """
 
 from __future__ import annotations
@@ -19,8 +21,27 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from .clustersets import (
+    SET_NAME_PATTERN,
+    MemberClusterSetBindingSpec,
+    MemberClusterSetBindingStatus,
+    MemberClusterSetSpec,
+    MemberClusterSetStatus,
+    cluster_set_policies,
+)
 from .federated import FederatedStatus, spec_model
-from .kinds import CATEGORY, FEDERATED_KINDS, GROUP, MEMBER_CLUSTER, VERSION, FederatedKind
+from .kinds import (
+    CATEGORY,
+    CLUSTER_SET_LABEL,
+    FEDERATED_KINDS,
+    GROUP,
+    MEMBER_CLUSTER,
+    MEMBER_CLUSTER_SET,
+    MEMBER_CLUSTER_SET_BINDING,
+    VERSION,
+    FederatedKind,
+    ResourceNames,
+)
 from .member import MemberClusterSpec, MemberClusterStatus
 from .schema import structural_schema
 
@@ -111,6 +132,69 @@ def member_cluster_crd() -> dict[str, Any]:
     return _crd(names, "Cluster", schema, columns, {"status": {}})
 
 
+def _names(row: ResourceNames) -> dict[str, Any]:
+    return {
+        "kind": row.kind,
+        "listKind": row.list_kind,
+        "plural": row.plural,
+        "singular": row.singular,
+        "shortNames": list(row.short_names),
+        "categories": [CATEGORY],
+    }
+
+
+#: A set's name is a label value (hybridfed.io/cluster-set=<name>), a binding's is its set's: DNS labels.
+_SET_NAME_METADATA = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "maxLength": 63, "pattern": SET_NAME_PATTERN}},
+}
+
+
+def member_cluster_set_crd() -> dict[str, Any]:
+    schema = _root_schema(
+        "MemberClusterSet is a group of MemberClusters (by default those labelled "
+        f"{CLUSTER_SET_LABEL}=<its name>) that a MemberClusterSetBinding lets one hub namespace place onto.",
+        MemberClusterSetSpec,
+        MemberClusterSetStatus,
+        _SET_NAME_METADATA,
+    )
+    schema["required"] = []  # `spec: {}` may be left out: the set then selects by its label
+    columns = [
+        {"name": "Clusters", "type": "integer", "jsonPath": ".status.clusterCount"},
+        _AGE,
+    ]
+    return _crd(_names(MEMBER_CLUSTER_SET), "Cluster", schema, columns, {"status": {}})
+
+
+def member_cluster_set_binding_crd() -> dict[str, Any]:
+    schema = _root_schema(
+        "MemberClusterSetBinding lets federated objects in its namespace place onto the MemberClusters of one "
+        "MemberClusterSet (spec.clusterSet, which is also its name). Created by a hub admin; deleting it "
+        "removes what the namespace placed on clusters it may no longer use.",
+        MemberClusterSetBindingSpec,
+        MemberClusterSetBindingStatus,
+        _SET_NAME_METADATA,
+    )
+    # Root-level CRD CEL may read metadata.name (not metadata.namespace): one binding per set and namespace.
+    schema["x-kubernetes-validations"] = [
+        {
+            "rule": "self.metadata.name == self.spec.clusterSet",
+            "message": "metadata.name must equal spec.clusterSet",
+            "messageExpression": "'metadata.name ' + self.metadata.name + ' must equal spec.clusterSet ' + "
+            "self.spec.clusterSet",
+            "fieldPath": ".spec.clusterSet",
+            "reason": "FieldValueInvalid",
+        }
+    ]
+    columns = [
+        {"name": "Set", "type": "string", "jsonPath": ".spec.clusterSet"},
+        {"name": "Adoption", "type": "boolean", "jsonPath": ".spec.allowAdoption"},
+        {"name": "Bound", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Bound")].status'},
+        _AGE,
+    ]
+    return _crd(_names(MEMBER_CLUSTER_SET_BINDING), "Namespaced", schema, columns, {"status": {}})
+
+
 def federated_crd(row: FederatedKind) -> dict[str, Any]:
     names = {
         "kind": row.kind,
@@ -148,18 +232,27 @@ def federated_crd(row: FederatedKind) -> dict[str, Any]:
 
 
 def admission_policy() -> list[dict[str, Any]]:
-    """ValidatingAdmissionPolicy + binding: spec.template.metadata.namespace is empty or the object's own."""
-    expression = (
-        "!has(object.spec.template.metadata) || !has(object.spec.template.metadata.namespace) || "
-        "object.spec.template.metadata.namespace == '' || "
-        "object.spec.template.metadata.namespace == request.namespace"
+    """ValidatingAdmissionPolicy + binding: spec.template.metadata.namespace is empty or the object's own.
+
+    The match condition lets the policy evaluate only writes whose template names a namespace. The API
+    server builds the CEL inputs (request, namespace object) once per filter and runs three filters
+    (validations, messageExpressions, auditAnnotations) for every matched write, whatever they test; a false
+    match condition costs one such build instead of three. That is most writes: a template without a
+    namespace (the norm) and the operator's finalizer patches (bench.hub_writes: VAP 0.33 -> 0.14 ms per
+    create). Status writes never match (``resources`` names no subresource).
+    """
+    names_a_namespace = (
+        "has(object.spec.template.metadata) && has(object.spec.template.metadata.namespace) && "
+        "object.spec.template.metadata.namespace != ''"
     )
+    expression = "object.spec.template.metadata.namespace == request.namespace"
     policy = {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicy",
         "metadata": {"name": POLICY_NAME},
         "spec": {
             "failurePolicy": "Fail",
+            "matchConditions": [{"name": "template-names-a-namespace", "expression": names_a_namespace}],
             "matchConstraints": {
                 "resourceRules": [
                     {
@@ -192,7 +285,12 @@ def admission_policy() -> list[dict[str, Any]]:
 
 
 def all_crds() -> list[dict[str, Any]]:
-    return [member_cluster_crd(), *(federated_crd(row) for row in FEDERATED_KINDS.values())]
+    return [
+        member_cluster_crd(),
+        member_cluster_set_crd(),
+        member_cluster_set_binding_crd(),
+        *(federated_crd(row) for row in FEDERATED_KINDS.values()),
+    ]
 
 
 class _Dumper(yaml.SafeDumper):
@@ -212,7 +310,7 @@ def _dump(docs: Sequence[dict[str, Any]]) -> str:
 def render() -> dict[str, str]:
     """File name -> content of every generated file."""
     files = {f"{crd['metadata']['name']}.yaml": _dump([crd]) for crd in all_crds()}
-    files[POLICY_FILE] = _dump(admission_policy())
+    files[POLICY_FILE] = _dump([*admission_policy(), *cluster_set_policies()])
     return dict(sorted(files.items()))
 
 

@@ -532,6 +532,14 @@ class ClusterStatus(ApiModel):
     message: str | None = Field(
         default=None, max_length=32768, description="Why the cluster is not ready, if it is not."
     )
+    job_result: Literal["Complete", "Failed"] | None = Field(
+        default=None,
+        description="A Job that finished on this cluster: it is not run again for the same template, even once "
+        "the member removes it (TTL, cleanup).",
+    )
+    job_revision: str | None = Field(
+        default=None, max_length=64, description="The manifest hash of the Job that finished (jobResult)."
+    )
 
 
 class RolloutStatus(ApiModel):

@@ -114,6 +114,22 @@ class FederatedKind(ResourceNames):
 MEMBER_CLUSTER = ResourceNames(
     kind="MemberCluster", plural="memberclusters", singular="membercluster", short_names=("mc",)
 )
+#: Tenancy (DESIGN.md): a cluster-scoped set of MemberClusters, bound into hub namespaces by a namespaced binding.
+MEMBER_CLUSTER_SET = ResourceNames(
+    kind="MemberClusterSet", plural="memberclustersets", singular="memberclusterset", short_names=("mcs",)
+)
+MEMBER_CLUSTER_SET_BINDING = ResourceNames(
+    kind="MemberClusterSetBinding",
+    plural="memberclustersetbindings",
+    singular="memberclustersetbinding",
+    short_names=("mcsb",),
+)
+#: The MemberCluster label a MemberClusterSet selects by default (the set named N: value N). Only hub admins
+#: (``CLUSTER_ADMINS_GROUP``, system:masters) may add, change or remove it: an admission policy enforces it.
+CLUSTER_SET_LABEL = f"{GROUP}/cluster-set"
+#: The set ``hybridfed join`` puts new clusters in.
+DEFAULT_CLUSTER_SET = "default"
+CLUSTER_ADMINS_GROUP = "hybridfed:cluster-admins"
 
 _ROWS: tuple[FederatedKind, ...] = (
     FederatedKind("FederatedDeployment", "federateddeployments", "federateddeployment", ("fdeploy",),

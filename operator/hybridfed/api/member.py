@@ -101,8 +101,9 @@ class MemberClusterSpec(ApiModel):
     api_endpoint: str | None = Field(
         default=None,
         max_length=2048,
-        pattern=r"^https?://",
-        description="URL of the member's API server; defaults to the server in the kubeconfig.",
+        pattern=r"^https://",
+        description="URL of the member's API server (https: the member's bearer token travels on it); defaults "
+        "to the server in the kubeconfig.",
     )
     secret_ref: SecretRef | None = Field(default=None, description="Credentials; required in Push mode.")
     taints: list[Taint] = Field(
@@ -154,3 +155,8 @@ class MemberClusterStatus(ApiModel):
         default=None, description="Allocatable minus the requests of scheduled pods (resource -> quantity)."
     )
     last_probe_time: datetime | None = Field(default=None, description="When the cluster was last probed.")
+    cluster_id: str | None = Field(
+        default=None, max_length=64, alias="clusterID",
+        description="The member's identity: the UID of its kube-system namespace. Two MemberClusters with one "
+        "identity are one cluster; the second is refused (Ready=False, DuplicateCluster).",
+    )

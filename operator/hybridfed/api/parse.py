@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 
-from .federated import FederatedSpec, spec_model
+from .federated import FederatedSpec, Template, spec_model
 from .kinds import MEMBER_CLUSTER, federated_kind
 from .member import MemberClusterSpec
 
@@ -34,9 +34,9 @@ def error_messages(exc: ValidationError, prefix: str) -> list[str]:
     return out
 
 
-def _validate(model: type[M], data: Any, prefix: str) -> M:
+def _validate(model: type[M], data: Any, prefix: str, *, strict: bool = False) -> M:
     try:
-        return model.model_validate(data if data is not None else {})
+        return model.model_validate(data if data is not None else {}, strict=strict)
     except ValidationError as exc:
         raise InvalidObject(error_messages(exc, prefix)) from None
 
@@ -63,14 +63,31 @@ def parse_federated(body: Mapping[str, Any]) -> FederatedSpec:
 
     The result is a ``WorkloadFederatedSpec``/``ObjectFederatedSpec`` subclass where the kind calls for
     one; ``spec.template.replicas`` works on all. Raises InvalidObject naming the fields.
+
+    Strict, as the API server's structural schema is: ``"3"``, ``3.0`` or ``true`` is not an integer and
+    ``"no"`` is not a boolean (pydantic's lax mode would coerce them). This is the one check of a spec's
+    types and bounds; scheduling and rendering take the result and do not check them again.
     """
     kind = str(body.get("kind", ""))
     federated_kind(kind)  # unknown kinds fail with the list of known ones
-    spec = _validate(spec_model(kind), body.get("spec"), "spec")
+    spec = _validate(spec_model(kind), body.get("spec"), "spec", strict=True)
     problem = template_namespace_error(body)
     if problem is not None:
         raise InvalidObject([problem])
     return spec
+
+
+def parse_template(body: Mapping[str, Any]) -> Template:
+    """Only ``spec.template`` of a federated object, validated (strictly) with its kind's template model.
+
+    For readers of the template alone, such as what one replica requests: an object whose spec broke
+    elsewhere keeps what it runs, so its pods still count against the members' capacity. Raises
+    InvalidObject naming the fields.
+    """
+    kind = str(body.get("kind", ""))
+    federated_kind(kind)
+    model = cast(type[Template], spec_model(kind).model_fields["template"].annotation)
+    return _validate(model, (body.get("spec") or {}).get("template"), "spec.template", strict=True)
 
 
 def parse_member(body: Mapping[str, Any]) -> MemberClusterSpec:

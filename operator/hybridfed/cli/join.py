@@ -6,14 +6,26 @@ join works with the member's admin kubeconfig, which is read, used and forgotten
    installed), the member (reachable), the provider (detected from the member's nodes) and the
    MemberCluster it would create (validated with the API models);
 2. in the member it applies ``drivers.access.member_access_manifests`` (namespace, ServiceAccount,
-   least-privilege RBAC, a long-lived token Secret), waits for the token and proves that it works;
-3. only then, on the hub: the Secret ``<NAME>-credentials`` (token + the member's CA) and the
-   MemberCluster ``<NAME>``, so a failure never leaves a half-registered cluster on the hub.
+   least-privilege RBAC, and the admission policies that keep the credential out of the protected
+   namespaces: ``kube-system``, ``kube-public``, ``kube-node-lease``, hybridfed's own and
+   ``--protected-namespaces``), asks the TokenRequest API for a token of the ServiceAccount valid
+   ``--token-ttl`` (default 48h; the API server refuses less than 10 minutes) and proves that it works;
+3. only then, on the hub: the Secret ``<NAME>-credentials`` (``token``, the member's ``ca.crt`` and the
+   token's ``expiration``, RFC 3339) and the MemberCluster ``<NAME>``, so a failure never leaves a
+   half-registered cluster on the hub.
 
-Everything is server-side applied (field manager ``hybridfed``): running join again converges.
+The token is time-bound and the operator renews it before it expires (``members.rotation``; the
+operator's ``--token-refresh-fraction``). A member whose token expired while it or the operator was down
+shows ``Ready=False`` with reason ``CredentialExpired``: run join again. No long-lived token Secret is
+created any more; the one an older join made is removed by join and unjoin.
 
-unjoin removes the hub side first (the operator stops using the cluster), then, given the member's
-admin kubeconfig, the member side: per-namespace Secret grants, the RBAC, the admission policy, the
+Everything is server-side applied (field manager ``hybridfed``): running join again converges, and keeps
+the stored token while it works, is not due for renewal and was issued for the same ``--token-ttl``.
+
+unjoin deletes the MemberCluster first and waits until the operator has released it (its finalizer:
+replicas move elsewhere at once, what was placed there is removed while the member is reachable, or kept
+when the MemberCluster is annotated ``hybridfed.io/orphan: "true"``), then its credential Secret, then,
+given the member's admin kubeconfig, the member side: per-namespace Secret grants, the RBAC, the admission policy, the
 token and the ServiceAccount. The member's ``hybridfed-system`` namespace is kept: a pull agent or
 other hybridfed parts may live there, and an empty namespace costs nothing.
 
@@ -32,24 +44,27 @@ import sys
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
 from hybridfed.api.errors import ApiError
-from hybridfed.api.kinds import API_VERSION, MEMBER_CLUSTER
+from hybridfed.api.kinds import API_VERSION, CLUSTER_SET_LABEL, DEFAULT_CLUSTER_SET, MEMBER_CLUSTER
 from hybridfed.api.member import PROVIDERS
 from hybridfed.api.parse import InvalidObject, parse_member
 from hybridfed.api.redact import redact
 from hybridfed.drivers import access, detect_provider
 from hybridfed.drivers.access import namespace_secret_access
 from hybridfed.drivers.probe import zones_of
+from hybridfed.members import rotation
 from hybridfed.members.client import Credentials, CredentialsError, KubeClient, credentials_from_kubeconfig
 
 DEFAULT_NAMESPACE = access.NAMESPACE
 MEMBER_CLUSTER_LABEL = "hybridfed.io/member-cluster"
-TOKEN_TIMEOUT = 30.0
+#: The life of the member token join asks for (seconds); --token-ttl.
+DEFAULT_TOKEN_TTL = rotation.DEFAULT_TTL_SECONDS
 #: How long a fresh token may be refused while the API server's caches catch up with the new RBAC.
 _CREDENTIAL_SETTLE = 15.0
 _POLL = 0.5
@@ -59,6 +74,7 @@ _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 _LABEL_KEY_RE = re.compile(rf"^([a-z0-9]([-a-z0-9.]{{0,251}}[a-z0-9])?/)?{_LABEL_NAME}$")
 _LABEL_VALUE_RE = re.compile(rf"^({_LABEL_NAME})?$")
+_DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _FIELD_FLAGS = {"spec.region": "--region", "spec.zones": "--zones", "spec.apiEndpoint": "--kubeconfig"}
 
 T = TypeVar("T")
@@ -96,6 +112,8 @@ class JoinResult:
     secret_namespace: str
     secret_name: str
     warnings: tuple[str, ...] = ()
+    token_expiration: str = ""  # RFC 3339
+    protected_namespaces: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -147,6 +165,39 @@ def parse_zones(text: str | None) -> list[str] | None:
     return zones
 
 
+def parse_token_ttl(text: str | int) -> int:
+    """``--token-ttl``: seconds, or a duration like ``48h``, ``2d``, ``1h30m``; at least 10 minutes (the API
+    server refuses shorter TokenRequests). JoinError naming the flag otherwise."""
+    value = str(text).strip()
+    match = _DURATION_RE.match(value)
+    if value.isdigit():
+        seconds = int(value)
+    elif match and any(match.groups()):
+        days, hours, minutes, secs = (int(g or 0) for g in match.groups())
+        seconds = ((days * 24 + hours) * 60 + minutes) * 60 + secs
+    else:
+        raise JoinError(f"{value!r} is not a duration like 48h, 2d, 90m or 3600 (seconds)", "--token-ttl")
+    if seconds < access.MIN_TOKEN_SECONDS:
+        raise JoinError(f"{value!r} is shorter than 10 minutes, which the API server refuses for a token",
+                        "--token-ttl")
+    if seconds > access.MAX_TOKEN_SECONDS:
+        raise JoinError(f"{value!r} is longer than the API server allows (2^32 seconds)", "--token-ttl")
+    return seconds
+
+
+def parse_protected_namespaces(text: str | Sequence[str] | None) -> tuple[str, ...]:
+    """``--protected-namespaces a,b``: more member namespaces the member credential never writes into."""
+    if text is None:
+        return ()
+    items = text.split(",") if isinstance(text, str) else list(text)
+    names = tuple(dict.fromkeys(n.strip() for n in items if n.strip()))
+    for ns in names:
+        if not _NAME_RE.match(ns):
+            raise JoinError(f"{ns!r} is not a namespace name (lowercase letters, digits and '-')",
+                            "--protected-namespaces")
+    return names
+
+
 def choose_provider(given: str | None, detected: str | None) -> tuple[str, str | None]:
     """The provider to register and a warning, if any: the given one wins, else the detected one, else
     ``generic``. A contradiction is only warned about: node facts can mislead (a cloud VM in an IDC)."""
@@ -161,23 +212,39 @@ def credentials_secret_name(name: str) -> str:
     return f"{name}-credentials"
 
 
-def credentials_secret_manifest(name: str, namespace: str, token_b64: str, ca_data: bytes | None) -> dict[str, Any]:
-    """The hub Secret holding the member credential: the ServiceAccount token and the member's CA."""
+def credentials_secret_manifest(name: str, namespace: str, token_b64: str, ca_data: bytes | None, *,
+                                expiration: datetime | None = None, ttl_seconds: int | None = None
+                                ) -> dict[str, Any]:
+    """The hub Secret holding the member credential: the ServiceAccount token, the member's CA and the
+    token's expiration; its life and ServiceAccount (what the operator renews it with) as annotations."""
     data = {"token": token_b64}
     if ca_data:
         data["ca.crt"] = base64.b64encode(ca_data).decode()
-    return {
-        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-        "metadata": {"name": credentials_secret_name(name), "namespace": namespace,
-                     "labels": {access.MANAGED_BY_LABEL: access.MANAGED_BY, MEMBER_CLUSTER_LABEL: name}},
-        "data": data,
-    }  # fmt: skip
+    metadata: dict[str, Any] = {
+        "name": credentials_secret_name(name), "namespace": namespace,
+        "labels": {access.MANAGED_BY_LABEL: access.MANAGED_BY, MEMBER_CLUSTER_LABEL: name}}
+    if expiration is not None:
+        data[rotation.EXPIRATION_KEY] = base64.b64encode(rotation.format_time(expiration).encode()).decode()
+        metadata["annotations"] = {rotation.SERVICE_ACCOUNT_ANNOTATION: f"{namespace}/{access.SERVICE_ACCOUNT}"}
+        if ttl_seconds is not None:
+            metadata["annotations"][rotation.TTL_ANNOTATION] = str(ttl_seconds)
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": metadata, "data": data}
 
 
 def member_cluster_manifest(name: str, *, provider: str, region: str, zones: Sequence[str], api_endpoint: str,
-                            secret_namespace: str, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The MemberCluster, validated with the API model (JoinError naming the flag otherwise)."""
+                            secret_namespace: str, labels: Mapping[str, str] | None = None,
+                            cluster_set: str | None = DEFAULT_CLUSTER_SET) -> dict[str, Any]:
+    """The MemberCluster, validated with the API model (JoinError naming the flag otherwise).
+
+    ``cluster_set``: its MemberClusterSet, as the label ``hybridfed.io/cluster-set`` (which wins over the same key
+    in ``labels``); None: no such label.
+    """
     metadata: dict[str, Any] = {"name": name}
+    if cluster_set is not None:
+        if not _NAME_RE.match(cluster_set):
+            raise JoinError(f"{cluster_set!r} is not a MemberClusterSet name (a DNS label, e.g. team-a)",
+                            "--cluster-set")
+        labels = {**(labels or {}), CLUSTER_SET_LABEL: cluster_set}
     if labels:
         metadata["labels"] = dict(labels)
     manifest = {
@@ -212,36 +279,81 @@ async def _apply_all(client: KubeClient, manifests: Sequence[Mapping[str, Any]],
             res = await client.resource(manifest["apiVersion"], kind)
         except ApiError as exc:
             if exc.not_found and manifest["apiVersion"] == access.ADMISSION_V1:
-                # Kubernetes < 1.30: RBAC still holds; only the server-side namespace guard is missing.
-                warnings.append(f"{client.name} does not serve {access.ADMISSION_V1} {kind}; the guard that keeps "
-                                f"{access.SECRETS_ROLE} out of system namespaces is not installed")
+                # Kubernetes < 1.30: RBAC still holds; only the server-side namespace guards are missing.
+                warning = (f"{client.name} does not serve {access.ADMISSION_V1} {kind}: the admission policies "
+                           "that keep the member credential out of protected namespaces are not installed")
+                if warning not in warnings:
+                    warnings.append(warning)
                 continue
             raise JoinError(f"cannot apply {kind}: {redact(str(exc))}", flag) from None
         await _call(client.apply(res, manifest), flag, f"applying {kind} {manifest['metadata']['name']}")
 
 
-async def _wait_for_token(client: KubeClient, namespace: str, timeout: float) -> str:
-    """The base64 token the token controller writes into the ServiceAccount's Secret."""
-    res = await _call(client.resource("v1", "Secret"), "--kubeconfig", "discovering Secrets")
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        secret = await _call(client.get(res, namespace, access.TOKEN_SECRET), "--kubeconfig", "reading the token")
-        token = ((secret or {}).get("data") or {}).get("token")
-        if token:
-            return str(token)
-        if loop.time() > deadline:
-            raise JoinError(f"Secret {namespace}/{access.TOKEN_SECRET} got no token within {timeout:.0f}s; "
-                            "is kube-controller-manager (its token controller) running in the member?",
-                            "--kubeconfig")
-        await asyncio.sleep(_POLL)
+@dataclass(frozen=True)
+class _Token:
+    value: str  # the token itself, never printed
+    expiration: datetime
+    ttl: int  # the life the API server granted (seconds)
 
 
-async def _prove_credential(name: str, creds: Credentials) -> None:
+async def _request_token(client: KubeClient, namespace: str, ttl: int, warnings: list[str]) -> _Token:
+    """A fresh time-bound token of the member ServiceAccount, from the TokenRequest API."""
+    issued = await _call(client.request("POST", access.token_request_path(namespace), body=access.token_request(ttl)),
+                         "--kubeconfig", f"requesting a token for ServiceAccount {namespace}/{access.SERVICE_ACCOUNT}")
+    try:
+        token = str(issued["status"]["token"])
+        expiration = rotation.parse_time(str(issued["status"]["expirationTimestamp"]))
+        granted = int(issued["spec"].get("expirationSeconds") or ttl)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise JoinError("the member answered the TokenRequest without a token and its expiration", "--kubeconfig"
+                        ) from None
+    if granted < ttl:
+        warnings.append(f"the member shortened the token's life from {ttl}s to {granted}s (its API server's "
+                        "--service-account-max-token-expiration); the operator renews it accordingly")
+    return _Token(token, expiration, granted)
+
+
+async def _reusable_token(hub_client: KubeClient, name: str, namespace: str, member: Credentials, ttl: int
+                          ) -> _Token | None:
+    """The stored token when joining again changes nothing: it works, is not due for renewal, was issued
+    for the same life and for this member (same CA). Anything else gets a new token."""
+    res = await _call(hub_client.resource("v1", "Secret"), "--hub-kubeconfig", "discovering Secrets")
+    secret = await _call(hub_client.get(res, namespace, credentials_secret_name(name)), "--hub-kubeconfig",
+                         f"reading Secret {namespace}/{credentials_secret_name(name)}")
+    if secret is None:
+        return None
+    stored = rotation.parse_stored(secret)
+    data = secret.get("data") or {}
+    ca = base64.b64encode(member.ca_data).decode() if member.ca_data else None
+    if (stored.expiration is None or "token" not in data or data.get("ca.crt") != ca or stored.ttl != ttl
+            or stored.service_account != (namespace, access.SERVICE_ACCOUNT)
+            or rotation.due(stored.expiration, datetime.now(UTC), ttl)):
+        return None
+    try:
+        token = base64.b64decode(data["token"]).decode()
+        await _prove_credential(name, Credentials(server=member.server, ca_data=member.ca_data, token=token,
+                                                  insecure=member.insecure), settle=0.0)
+    except (JoinError, ValueError):
+        return None
+    return _Token(token, stored.expiration, ttl)
+
+
+async def _previously_protected(client: KubeClient) -> tuple[str, ...]:
+    """The namespaces the member guard of an earlier join protects (its annotation)."""
+    try:
+        res = await client.resource(access.ADMISSION_V1, "ValidatingAdmissionPolicy")
+    except ApiError:
+        return ()
+    policy = await _call(client.get(res, None, access.MEMBER_GUARD), "--kubeconfig", "reading the member guard")
+    listed = (((policy or {}).get("metadata") or {}).get("annotations") or {}).get(access.PROTECTED_ANNOTATION, "")
+    return tuple(ns for ns in str(listed).split(",") if ns)
+
+
+async def _prove_credential(name: str, creds: Credentials, settle: float = _CREDENTIAL_SETTLE) -> None:
     """List nodes with the new token, as the operator's probe will; retried while RBAC caches settle."""
     client = KubeClient(name, creds)
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + _CREDENTIAL_SETTLE
+    deadline = loop.time() + settle
     try:
         while True:
             try:
@@ -263,24 +375,44 @@ async def _with_clients(clients: Sequence[KubeClient], body: Callable[[], Awaita
         await asyncio.gather(*(c.close() for c in clients))
 
 
+async def _cluster_set_of(hub_client: KubeClient, mc_res: Any, name: str, given: str | None) -> str | None:
+    """The set to write: ``given``; else, joining again, the one the MemberCluster is in (a hub admin may have
+    moved it: joining again must not move it back); else ``default``."""
+    if given is not None:
+        return given
+    existing = await _call(hub_client.get(mc_res, None, name), "--hub-kubeconfig", f"reading MemberCluster {name}")
+    if existing is None:
+        return DEFAULT_CLUSTER_SET
+    value = ((existing.get("metadata") or {}).get("labels") or {}).get(CLUSTER_SET_LABEL)
+    return value if isinstance(value, str) and value else None
+
+
 # ---- join / unjoin ---------------------------------------------------------------------------------
 async def join_member(name: str, member: Credentials, hub: Credentials, *, region: str,
                       provider: str | None = None, zones: Sequence[str] | None = None,
                       namespace: str = DEFAULT_NAMESPACE, labels: Mapping[str, str] | None = None,
-                      token_timeout: float = TOKEN_TIMEOUT, api_endpoint: str | None = None) -> JoinResult:
+                      api_endpoint: str | None = None, token_ttl: int | str = DEFAULT_TOKEN_TTL,
+                      protected_namespaces: Sequence[str] = (), cluster_set: str | None = None) -> JoinResult:
     """Register the member reached with admin ``member`` credentials on the hub reached with ``hub``.
+
+    ``cluster_set``: the MemberClusterSet to put the cluster in (label ``hybridfed.io/cluster-set``, which only
+    hub admins may write). None: ``default`` for a new MemberCluster; joining again keeps the set it is in.
 
     ``api_endpoint``: where the operator reaches the member when that differs from the server in the
     joiner's kubeconfig (a private endpoint, a kind node name); join itself still talks to the kubeconfig's.
 
     ``provider`` None: detected from the member's nodes, ``generic`` if nothing matches; a given provider
     that contradicts the nodes is kept, with a warning. ``zones`` None: the zones of the member's nodes.
+    ``token_ttl``: the token's life (seconds or a duration like ``48h``). ``protected_namespaces``: member
+    namespaces the credential never writes into, besides the system ones and ``namespace``.
     Idempotent. Raises JoinError (``flag`` names the culprit); nothing is written to the hub unless the
     member side succeeded.
     """
     validate_name(name)
     validate_provider(provider)
     validate_endpoint(api_endpoint)
+    ttl = parse_token_ttl(token_ttl)
+    extra_protected = parse_protected_namespaces(protected_namespaces)
     endpoint = api_endpoint or member.server
     member_client, hub_client = KubeClient(name, member), KubeClient("hub", hub)
 
@@ -304,27 +436,43 @@ async def join_member(name: str, member: Credentials, hub: Credentials, *, regio
             warnings.append(warning)
         chosen_zones = list(zones) if zones is not None else zones_of(nodes)
         manifest = member_cluster_manifest(name, provider=chosen, region=region, zones=chosen_zones,
-                                           api_endpoint=endpoint, secret_namespace=namespace, labels=labels)
+                                           api_endpoint=endpoint, secret_namespace=namespace, labels=labels,
+                                           cluster_set=await _cluster_set_of(hub_client, mc_res, name, cluster_set))
         if member.ca_data is None:
             warnings.append("the member kubeconfig has no CA (insecure-skip-tls-verify?); the hub will verify "
                             "the member against the system trust store")
 
         # Member side.
-        await _apply_all(member_client, access.member_access_manifests(namespace), "--kubeconfig", warnings)
-        token_b64 = await _wait_for_token(member_client, namespace, token_timeout)
-        token = base64.b64decode(token_b64).decode()
-        await _prove_credential(name, Credentials(server=member.server, ca_data=member.ca_data, token=token,
-                                                  insecure=member.insecure))
+        protected = access.protected_namespaces(namespace, extra_protected)
+        dropped = [ns for ns in await _previously_protected(member_client) if ns not in protected]
+        if dropped:
+            warnings.append(f"namespace(s) {', '.join(dropped)} protected by an earlier join are no longer: "
+                            "pass them in --protected-namespaces again to keep them protected")
+        await _apply_all(member_client, access.member_access_manifests(namespace, extra_protected), "--kubeconfig",
+                         warnings)
+        token = await _reusable_token(hub_client, name, namespace, member, ttl)
+        if token is None:
+            token = await _request_token(member_client, namespace, ttl, warnings)
+            await _prove_credential(name, Credentials(server=member.server, ca_data=member.ca_data,
+                                                      token=token.value, insecure=member.insecure))
 
         # Hub side, only now.
         hub_ns = {"apiVersion": "v1", "kind": "Namespace",
                   "metadata": {"name": namespace, "labels": {access.MANAGED_BY_LABEL: access.MANAGED_BY}}}
-        secret = credentials_secret_manifest(name, namespace, token_b64, member.ca_data)
+        secret = credentials_secret_manifest(name, namespace, base64.b64encode(token.value.encode()).decode(),
+                                             member.ca_data, expiration=token.expiration, ttl_seconds=token.ttl)
         await _apply_all(hub_client, [hub_ns, secret], "--hub-kubeconfig", warnings)
         await _call(hub_client.apply(mc_res, manifest), "--hub-kubeconfig", f"applying MemberCluster {name}")
+        # The long-lived token an older join left in the member: the hub no longer uses it.
+        legacy: list[str] = []
+        await _delete(member_client, "v1", "Secret", namespace, access.TOKEN_SECRET, "--kubeconfig", legacy, "member")
+        if legacy:
+            warnings.append(f"removed the long-lived token Secret {namespace}/{access.TOKEN_SECRET} an older join "
+                            "created; the member credential is now a time-bound token")
         return JoinResult(name=name, provider=chosen, detected_provider=detected, region=region,
                           zones=tuple(chosen_zones), api_endpoint=endpoint, secret_namespace=namespace,
-                          secret_name=credentials_secret_name(name), warnings=tuple(warnings))
+                          secret_name=credentials_secret_name(name), warnings=tuple(warnings),
+                          token_expiration=rotation.format_time(token.expiration), protected_namespaces=protected)
 
     return await _with_clients([member_client, hub_client], run)
 
@@ -342,10 +490,27 @@ async def _delete(client: KubeClient, api_version: str, kind: str, namespace: st
         removed.append(f"{side}: {label}")
 
 
+#: Seconds unjoin waits for the operator to release a MemberCluster (clean up what was placed there).
+RELEASE_TIMEOUT = 300.0
+
+
+async def _wait_released(client: KubeClient, name: str, timeout: float) -> None:
+    """Wait until the MemberCluster is gone (the operator removed its finalizer after cleaning up)."""
+    res = await _call(client.resource(API_VERSION, MEMBER_CLUSTER.kind), "--hub-kubeconfig", "finding MemberClusters")
+    deadline = asyncio.get_running_loop().time() + timeout
+    while await _call(client.get(res, None, name), "--hub-kubeconfig", f"reading MemberCluster {name}") is not None:
+        if asyncio.get_running_loop().time() > deadline:
+            raise JoinError(f"MemberCluster {name} is still being released after {timeout:.0f}s (is the operator "
+                            "running? it removes what was placed there first); its credential Secret was kept so "
+                            "that it can: run unjoin again, or raise the timeout", "--timeout")
+        await asyncio.sleep(0.5)
+
+
 async def unjoin_member(name: str, hub: Credentials, member: Credentials | None = None, *,
-                        namespace: str = DEFAULT_NAMESPACE) -> UnjoinResult:
-    """Remove the MemberCluster and its Secret from the hub, then (given admin ``member`` credentials)
-    what join created in the member, its namespace excepted.
+                        namespace: str = DEFAULT_NAMESPACE, timeout: float = RELEASE_TIMEOUT) -> UnjoinResult:
+    """Remove the MemberCluster (waiting up to ``timeout`` seconds for the operator to release it) and its
+    Secret from the hub, then (given admin ``member`` credentials) what join created in the member, its
+    namespace excepted.
 
     With ``member`` given, the member is checked first, so an unreachable member fails (JoinError,
     ``--kubeconfig``) before anything is removed. Removing what is already gone is not an error.
@@ -360,6 +525,8 @@ async def unjoin_member(name: str, hub: Credentials, member: Credentials | None 
         if member_client is not None:
             await _call(member_client.request("GET", "/version"), "--kubeconfig", "reaching the member API server")
         await _delete(hub_client, API_VERSION, MEMBER_CLUSTER.kind, None, name, "--hub-kubeconfig", removed, "hub")
+        # The operator needs the credential to clean the member up: the Secret goes only once it is done.
+        await _wait_released(hub_client, name, timeout)
         await _delete(hub_client, "v1", "Secret", namespace, credentials_secret_name(name), "--hub-kubeconfig",
                       removed, "hub")
         if member_client is None:
@@ -372,6 +539,9 @@ async def unjoin_member(name: str, hub: Credentials, member: Credentials | None 
             meta = binding["metadata"]
             await _delete(member_client, access.RBAC_V1, "RoleBinding", meta["namespace"], meta["name"],
                           "--kubeconfig", removed, "member")
+        # What older joins created and join no longer does: the long-lived token Secret.
+        await _delete(member_client, "v1", "Secret", namespace, access.TOKEN_SECRET, "--kubeconfig", removed,
+                      "member")
         # Reverse apply order: the binding goes before the roles, the namespace stays.
         for manifest in reversed(access.member_access_manifests(namespace)):
             if manifest["kind"] != "Namespace":
@@ -439,7 +609,8 @@ def _member_credentials(args: argparse.Namespace) -> Credentials:
 def _fail(exc: JoinError, args: argparse.Namespace) -> int:
     values = {"--kubeconfig": args.kubeconfig, "--hub-kubeconfig": args.hub_kubeconfig, "NAME": args.name,
               "--provider": getattr(args, "provider", None), "--region": getattr(args, "region", None),
-              "--zones": getattr(args, "zones", None), "--context": args.context, "--hub-context": args.hub_context}
+              "--zones": getattr(args, "zones", None), "--context": args.context, "--hub-context": args.hub_context,
+              "--token-ttl": getattr(args, "token_ttl", None)}
     value = values.get(exc.flag or "")
     where = f"{exc.flag} {value}" if exc.flag and value and str(value) not in exc.detail else exc.flag
     print(f"error: {where + ': ' if where else ''}{exc.detail}", file=sys.stderr)
@@ -454,11 +625,14 @@ def _join(args: argparse.Namespace) -> int:
         validate_endpoint(args.api_endpoint)
         labels = parse_labels(args.label)
         zones = parse_zones(args.zones)
+        ttl = parse_token_ttl(args.token_ttl)
+        protected = parse_protected_namespaces(args.protected_namespaces)
         member = _member_credentials(args)
         hub = _hub_credentials(args)
         result = asyncio.run(join_member(args.name, member, hub, region=args.region, provider=args.provider,
                                          zones=zones, namespace=args.namespace, labels=labels,
-                                         token_timeout=args.token_timeout, api_endpoint=args.api_endpoint))
+                                         api_endpoint=args.api_endpoint, token_ttl=ttl,
+                                         protected_namespaces=protected, cluster_set=args.cluster_set))
     except JoinError as exc:
         return _fail(exc, args)
     for warning in result.warnings:
@@ -468,6 +642,8 @@ def _join(args: argparse.Namespace) -> int:
           f"zones {','.join(result.zones) or '-'}, endpoint {result.api_endpoint}")
     print(f"  MemberCluster {result.name}, credentials Secret {result.secret_namespace}/{result.secret_name} "
           f"(ServiceAccount {result.secret_namespace}/{access.SERVICE_ACCOUNT} in the member)")
+    print(f"  token valid until {result.token_expiration} (the operator renews it before then); protected "
+          f"member namespaces: {', '.join(result.protected_namespaces)}")
     return 0
 
 
@@ -476,7 +652,7 @@ def _unjoin(args: argparse.Namespace) -> int:
         validate_name(args.name)
         member = _member_credentials(args) if args.kubeconfig else None
         hub = _hub_credentials(args)
-        result = asyncio.run(unjoin_member(args.name, hub, member, namespace=args.namespace))
+        result = asyncio.run(unjoin_member(args.name, hub, member, namespace=args.namespace, timeout=args.timeout))
     except JoinError as exc:
         return _fail(exc, args)
     for warning in result.warnings:
@@ -509,13 +685,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     join.add_argument("--zones", default=None, help="comma-separated zones (default: from the nodes' labels)")
     join.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
                       help="a label of the MemberCluster (repeatable)")
+    join.add_argument("--cluster-set", default=None, metavar="NAME",
+                      help=f"the MemberClusterSet to put the cluster in (label {CLUSTER_SET_LABEL}; only hub admins "
+                           f"may set it) (default: {DEFAULT_CLUSTER_SET} for a new cluster, else the set it is in)")
     join.add_argument("--api-endpoint", default=None, metavar="URL",
                       help="where the operator reaches the member, when not at the server in --kubeconfig "
                            "(a private endpoint; https://NAME-control-plane:6443 for kind)")
-    join.add_argument("--token-timeout", type=float, default=TOKEN_TIMEOUT,
-                      help=f"seconds to wait for the member to issue the token (default {TOKEN_TIMEOUT:.0f})")
+    join.add_argument("--token-ttl", default="48h", metavar="DURATION",
+                      help="life of the member token, e.g. 48h, 2d, 90m or seconds; at least 10m (the API server "
+                           "refuses shorter); the operator renews it before it expires (default 48h)")
+    join.add_argument("--protected-namespaces", default=None, metavar="NS[,NS...]",
+                      help="member namespaces hybridfed's credential may never write into, besides kube-system, "
+                           "kube-public, kube-node-lease and hybridfed's own (enforced by an admission policy "
+                           "in the member; pass the same list on every join)")
     join.set_defaults(func=_join)
     unjoin = sub.add_parser("unjoin", help="remove a member cluster from the hub (and, with --kubeconfig, "
                             "hybridfed's ServiceAccount and RBAC from the member)")
     _common(unjoin, member_required=False)
+    unjoin.add_argument("--timeout", type=float, default=RELEASE_TIMEOUT,
+                        help="seconds to wait for the operator to clean up what was placed on the member "
+                             f"(default {RELEASE_TIMEOUT:.0f})")
     unjoin.set_defaults(func=_unjoin)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 
 from hybridfed import logs
 from hybridfed.controllers import operator as operator_mod
+from hybridfed.controllers.leader import Timings
 from hybridfed.drivers import access
+from hybridfed.members import rotation
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,20 +26,37 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="holds member credentials and the leader-election Lease (default %(default)s)")
     p.add_argument("--leader-elect", action="store_true",
                    help="active/standby: only the Lease holder reconciles (use with replicas > 1)")
+    p.add_argument("--lease-duration", type=float, default=15.0,
+                   help="seconds a standby waits, after it last saw the Lease change, before taking it (default 15)")
+    p.add_argument("--renew-deadline", type=float, default=10.0,
+                   help="seconds the leader keeps acting after its last successful renewal; shorter than the "
+                        "lease duration (default 10)")
+    p.add_argument("--retry-period", type=float, default=2.0,
+                   help="seconds between attempts to acquire or renew the Lease (default 2)")
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--log-format", choices=logs.FORMATS, default="text",
                    help="text for people, json (one object per line) for log pipelines (default text)")
     p.add_argument("--metrics-port", type=int, default=8080,
                    help="serve Prometheus metrics on this port at /metrics; 0 disables (default 8080)")
+    p.add_argument("--token-refresh-fraction", default=os.environ.get(rotation.REFRESH_FRACTION_ENV),
+                   help="renew a member's time-bound token when less than this fraction of its life is left "
+                        f"(default {rotation.DEFAULT_REFRESH_FRACTION}; ${rotation.REFRESH_FRACTION_ENV})")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    try:
+        Timings(args.lease_duration, args.renew_deadline, args.retry_period)
+        refresh_fraction = rotation.refresh_fraction_from(args.token_refresh_fraction)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
     logs.configure(args.log_level, args.log_format)
     opts = operator_mod.OperatorOptions(
         kubeconfig=args.kubeconfig, context=args.context, workers=args.workers,
         probe_interval=args.probe_interval, member_qps=args.member_qps, member_burst=args.member_burst,
         namespace=args.namespace, leader_elect=args.leader_elect, metrics_port=args.metrics_port,
+        lease_duration=args.lease_duration, renew_deadline=args.renew_deadline, retry_period=args.retry_period,
+        token_refresh_fraction=refresh_fraction,
     )
     asyncio.run(operator_mod.run(opts, access.namespace_secret_access))
     return 0

@@ -13,27 +13,41 @@ from typing import Any
 
 from hybridfed.api import conditions
 from hybridfed.api.conditions import PROGRESSING, PROPAGATED, READY, SCHEDULED
+from hybridfed.rendering import HASH_ANNOTATION
+
+#: What a member answered our last write of an object with: (metadata.generation, resourceVersion).
+Written = tuple[int | None, str]
 
 
-def in_sync(desired: Any, live: Any) -> bool:
-    """True when every field we set has the same value in the live object.
+def written_mark(obj: Mapping[str, Any]) -> Written:
+    """The mark ``up_to_date`` compares with: generation where the kind keeps one, else resourceVersion."""
+    meta = obj.get("metadata") or {}
+    generation = meta.get("generation")
+    return (generation if isinstance(generation, int) else None, str(meta.get("resourceVersion") or ""))
 
-    Fields the member added (defaults, status, managedFields) are ignored; lists must
-    match element by element, as server-side apply replaces atomic lists whole.
+
+def up_to_date(manifest: Mapping[str, Any], live: Mapping[str, Any] | None, written: Written | None) -> bool:
+    """Whether the member holds what we last applied, decided by what we wrote, never field by field.
+
+    The member object must carry the manifest's hash annotation (render stamps it), and must not have
+    changed since our write: for kinds with a ``metadata.generation`` (workloads), the generation our write
+    answered with (status updates leave it alone, any spec edit bumps it); for kinds without one
+    (ConfigMap, Secret), the resourceVersion. A field-by-field comparison would trip on what the member
+    normalises (``cpu: 1`` comes back ``"1"``, ``1000m`` as ``"1"``), defaults or Secret ``stringData``.
+    ``written`` is None when we have not written it in this process (after a restart): the hash decides.
     """
-    if isinstance(desired, Mapping):
-        if not isinstance(live, Mapping):
-            return False
-        return all(k in live and in_sync(v, live[k]) for k, v in desired.items())
-    if isinstance(desired, list):
-        if not isinstance(live, list) or len(desired) != len(live):
-            return False
-        return all(in_sync(d, v) for d, v in zip(desired, live, strict=True))
-    if isinstance(desired, bool) or isinstance(live, bool):
-        return desired is live
-    if isinstance(desired, int | float) and isinstance(live, int | float):
-        return float(desired) == float(live)
-    return bool(desired == live)
+    if live is None:
+        return False
+    want = ((manifest.get("metadata") or {}).get("annotations") or {}).get(HASH_ANNOTATION)
+    have = ((live.get("metadata") or {}).get("annotations") or {}).get(HASH_ANNOTATION)
+    if not want or want != have:
+        return False
+    if written is None:
+        return True
+    generation, version = written_mark(live)
+    if written[0] is not None and generation is not None:
+        return generation == written[0]
+    return version == written[1]
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,7 @@ class ClusterOutcome:
     live: Mapping[str, Any] | None  # the member's object as last seen by its watch
     applied: bool  # the member holds our current manifest
     message: str = ""  # conflict, error or exclusion reason; empty when fine
+    job: tuple[str, str] | None = None  # a Job that finished here: (Complete | Failed, its manifest hash)
 
 
 def _int(value: Any) -> int:
@@ -62,12 +77,25 @@ def cluster_row(outcome: ClusterOutcome) -> dict[str, Any]:
             row[key] = _int(status.get(key))
     if outcome.message:
         row["message"] = outcome.message
+    if outcome.job is not None:
+        row["jobResult"], row["jobRevision"] = outcome.job
     return row
+
+
+def finished_job(status: Mapping[str, Any] | None, cluster: str, revision: str) -> str | None:
+    """The result recorded in a federated object's status for a Job of ``revision`` on ``cluster``, if it
+    finished there: such a Job runs once per template revision and is not created again when it goes."""
+    for row in (status or {}).get("clusters") or ():
+        if row.get("name") == cluster and row.get("jobRevision") == revision and row.get("jobResult"):
+            return str(row["jobResult"])
+    return None
 
 
 def cluster_ready(outcome: ClusterOutcome) -> bool:
     """Applied and, for workloads, fully rolled out: the member observed our generation and every
     desired replica is updated, ready and available."""
+    if outcome.job is not None and outcome.applied and not outcome.message:
+        return True  # ran to the end on this cluster
     if not outcome.applied or outcome.live is None or outcome.message:
         return False
     if outcome.desired_replicas is None:
@@ -172,6 +200,17 @@ def aggregate(
         status["readyDisplay"] = f"{ready_replicas}/{want}"
     else:
         status["readyDisplay"] = f"{len(ready)}/{len(outcomes)}"
+    return status
+
+
+def unscheduled(body: Mapping[str, Any], message: str, now: datetime) -> dict[str, Any]:
+    """Status when the placement selects no cluster: Scheduled=False naming why, the rest kept as it was
+    (what was placed keeps running and keeps being reported until the placement or a deletion changes it)."""
+    status = dict(body.get("status") or {})
+    meta = body.get("metadata") or {}
+    status["conditions"] = conditions.set_condition(status.get("conditions"), SCHEDULED, False, "NoClusterSelected",
+                                                    message, meta.get("generation"), now)
+    status["observedGeneration"] = meta.get("generation")
     return status
 
 

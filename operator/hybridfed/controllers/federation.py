@@ -16,17 +16,30 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from hybridfed import logs, metrics
 from hybridfed.api import kinds
+from hybridfed.api.conditions import SCHEDULED, job_result, set_condition
 from hybridfed.api.errors import ApiError
-from hybridfed.api.parse import parse_federated
+from hybridfed.api.federated import FederatedSpec, Template
+from hybridfed.api.parse import parse_federated, parse_template
 from hybridfed.controllers import progress
-from hybridfed.controllers.aggregate import ClusterOutcome, aggregate, cluster_ready, in_sync, status_patch
+from hybridfed.controllers.aggregate import (
+    ClusterOutcome,
+    Written,
+    aggregate,
+    cluster_ready,
+    finished_job,
+    status_patch,
+    unscheduled,
+    up_to_date,
+    written_mark,
+)
 from hybridfed.controllers.queue import WorkQueue
+from hybridfed.controllers.tenancy import TenancyStore
 from hybridfed.drivers import cluster_driver
 from hybridfed.members.client import CredentialsError, KubeClient, Resource
 from hybridfed.members.registry import MemberRegistry
@@ -38,15 +51,26 @@ from hybridfed.members.watch import (
     resource_version,
     watch_namespace,
 )
-from hybridfed.rendering import RenderError, owner_reference, render
-from hybridfed.scheduling import ClusterFacts, SpecError, UnschedulableError, place, pod_request
+from hybridfed.rendering import HASH_ANNOTATION, RenderError, owner_reference, render
+from hybridfed.rendering.podsecurity import NamespacePolicy
+from hybridfed.scheduling import (
+    NOT_READY_REASON,
+    ClusterFacts,
+    Decision,
+    SpecError,
+    UnschedulableError,
+    clustersets,
+    place,
+    pod_request,
+)
 from hybridfed.scheduling.capacity import placed_requests
 
 log = logging.getLogger("hybridfed.federation")
 
 FINALIZER = "hybridfed.io/cleanup"
 CAPACITY_STRATEGIES = ("Capacity", "Cost")
-RETRY_SECONDS = 5.0
+POLICY_SECONDS = 30.0  # how long a hub namespace's policy labels are trusted before they are read again
+RETRY_SECONDS = 5.0  # the safety-net requeue while interim replicas settle; failures back off per key (queue.py)
 Key = tuple[str, str, str]  # (federated kind, namespace, name)
 SecretAccess = Callable[[str], dict[str, Any]]
 
@@ -101,20 +125,24 @@ def requested_toleration(body: Mapping[str, Any]) -> int | None:
 
 
 class FederationController:
-    def __init__(self, host: KubeClient, registry: MemberRegistry, *, workers: int = 16,
-                 secret_access: SecretAccess | None = None) -> None:
+    def __init__(self, host: KubeClient, registry: MemberRegistry, tenancy: TenancyStore | None = None, *,
+                 workers: int = 16, secret_access: SecretAccess | None = None) -> None:
         self.host = host
         self.registry = registry
+        self.tenancy = tenancy  # None: no tenancy (every namespace may use every member), for tests
         self.cache = registry.cache
         self.workers = workers
         self.secret_access = secret_access
         self.bodies: dict[Key, dict[str, Any]] = {}
         self.queue: WorkQueue[Key] = WorkQueue()
         self._placement_digest: dict[Key, str] = {}
-        self._requests: dict[Key, tuple[Any, dict[str, float] | SpecError]] = {}
+        self._requests: dict[Key, tuple[Any, dict[str, float] | ValueError]] = {}
         self._namespaces: set[tuple[str, str]] = set()
         # Member objects being written now, with the resourceVersions their watch reported meanwhile.
         self._writing: dict[ObjectKey, list[str]] = {}
+        # What each member answered our last write of an object with: "up to date" compares with it.
+        self._written: dict[ObjectKey, Written] = {}
+        self._policies: dict[str, tuple[float, NamespacePolicy]] = {}  # hub namespace -> (read at, policy)
         self._tasks: list[asyncio.Task[None]] = []
         self.reconciles = 0
         registry.listen(self.on_member_object)
@@ -144,6 +172,12 @@ class FederationController:
             seen.append(version)  # perhaps the echo of the write in flight: decided when it answers
             return
         self.queue.add(key)
+
+    def requeue_namespace(self, namespace: str) -> None:
+        """Reconcile every object of one hub namespace now (its cluster set bindings changed)."""
+        for key in self.bodies:
+            if key[1] == namespace:
+                self.queue.add(key)
 
     def requeue_all(self, *, not_ready: Mapping[str, Any] | None = None) -> None:
         """Reconcile every object now; with `not_ready` (a MemberCluster that just turned NotReady), again
@@ -183,7 +217,9 @@ class FederationController:
             metrics.observe_reconcile(key[0], result, seconds)
             logs.reconcile_outcome(log, key, self.bodies.get(key), result, seconds)
             if retry:
-                self.queue.add_after(key, RETRY_SECONDS)
+                self.queue.add_rate_limited(key)  # 5 ms, 10 ms, 20 ms ... 5 min for this key alone
+            else:
+                self.queue.forget(key)
 
     # ---- reconcile -------------------------------------------------------------------------
     async def reconcile(self, key: Key) -> bool:
@@ -200,10 +236,10 @@ class FederationController:
             body = self.bodies[key] = compact({**updated, "status": body.get("status")})
         return await self._normal(key, body)
 
-    def _facts(self, key: Key, body: Mapping[str, Any]) -> dict[str, ClusterFacts]:
-        """Cluster facts as this object sees them: its toleration, and its pod's price on each member."""
-        requested = requested_toleration(body)
-        request = self._pod_request(key, body, strict=True)
+    def _facts(self, key: Key, body: Mapping[str, Any], spec: FederatedSpec) -> dict[str, ClusterFacts]:
+        """Cluster facts as this object (parsed spec `spec`) sees them: its toleration, its pod's price."""
+        requested = spec.failover.toleration_seconds
+        request = self._pod_request(key, body, spec.template)
         cores, gib = request.get("cpu", 0.0), request.get("memory", 0.0) / 2**30
 
         def price(member: Mapping[str, Any]) -> float | None:
@@ -213,8 +249,7 @@ class FederationController:
                 return None  # an unknown driver is reported per cluster by translation
 
         facts = self.registry.facts(lambda m: cluster_driver.toleration_seconds(m, requested), price)
-        strategy = (((body.get("spec") or {}).get("placement") or {}).get("replicas") or {}).get("strategy")
-        if strategy not in CAPACITY_STRATEGIES:
+        if spec.placement.replicas.strategy not in CAPACITY_STRATEGIES:
             return {f.name: f for f in facts}  # only these read `available`; skip the fleet-wide sum
         reserved = self._reserved(exclude=key_of(body))
         return {f.name: dataclasses.replace(f, available=progress.subtract(f.available, reserved.get(f.name)))
@@ -243,22 +278,25 @@ class FederationController:
             if key != exclude and _places_replicas(body)
         )
 
-    def _pod_request(self, key: Key, body: Mapping[str, Any], *, strict: bool = False) -> dict[str, float]:
-        """One replica's requests, parsed once per generation. `strict` raises a malformed quantity's
-        SpecError (the object's own reconcile reports it); otherwise it counts as one pod slot."""
+    def _pod_request(self, key: Key, body: Mapping[str, Any], template: Template | None = None) -> dict[str, float]:
+        """One replica's requests, parsed once per generation. Given the object's parsed `template` (its
+        own reconcile) a malformed quantity raises its SpecError, which that reconcile reports; for the
+        other objects (`template` None: only their template is parsed, as a spec broken elsewhere keeps
+        what it runs) a template that does not parse counts as one pod slot."""
         generation = (body.get("metadata") or {}).get("generation")
         cached = self._requests.get(key)
         if cached is None or cached[0] != generation:
-            result: dict[str, float] | SpecError
+            result: dict[str, float] | ValueError
             try:
-                result = {k: float(v) for k, v in pod_request((body.get("spec") or {}).get("template")).items()}
+                parsed = template if template is not None else parse_template(body)
+                result = {k: float(v) for k, v in pod_request(parsed).items()}
                 result.setdefault("pods", 1.0)
                 result = _ONE_POD if result == _ONE_POD else result
-            except SpecError as exc:
+            except ValueError as exc:  # SpecError (a bad quantity), InvalidObject (a bad template)
                 result = exc
             cached = self._requests[key] = (generation, result)
-        if isinstance(cached[1], SpecError):
-            if strict:
+        if isinstance(cached[1], ValueError):
+            if template is not None and isinstance(cached[1], SpecError):
                 raise cached[1]
             return _ONE_POD
         return cached[1]
@@ -268,21 +306,26 @@ class FederationController:
         spec = body.get("spec") or {}
         owner = owner_reference(body)
         try:
-            parse_federated(body)
+            parsed = parse_federated(body)
             target = kinds.target_gvk(key[0], spec.get("template") or {})
             owned = [(k, o) for k, o in self.cache.owned_by(owner) if k[1:3] == (target.api_version, target.kind)]
             running, ready = progress.live_counts(owned)
-            facts = self._facts(key, body)
+            facts = self._facts(key, body, parsed)
             unavailable = self._api_unavailable(facts, {**(spec.get("template") or {}),
                                                         "apiVersion": target.api_version, "kind": target.kind})
             facts = {name: f for name, f in facts.items() if name not in unavailable}
+            # Tenancy: only the clusters of the sets bound to this namespace exist for it (unbound ones are
+            # not even named, so a tenant cannot probe the fleet); None until the bindings are loaded.
+            allowed = self.tenancy.allowed(key[1]) if self.tenancy is not None else None
+            if allowed is not None:
+                facts = {name: f for name, f in facts.items() if name in allowed}
             digest = _digest(spec.get("placement") or {})
             previous = None
             if self._placement_digest.get(key) == digest:
                 rows = (body.get("status") or {}).get("placement") or []
                 previous = {r["cluster"]: r["replicas"] for r in rows if isinstance(r.get("replicas"), int)} or None
             # `available` already leaves out this object's own pods (see _facts): nothing to add back.
-            decision = place(body, list(facts.values()), previous, running={})
+            decision = place(parsed, list(facts.values()), previous, running={})
         except SpecError as exc:
             # Unschedulable keeps whatever runs: a spread that cannot be met now must not tear it down.
             reason = "Unschedulable" if isinstance(exc, UnschedulableError) else "InvalidSpec"
@@ -299,22 +342,47 @@ class FederationController:
             member = self.registry.members.get(name)
             try:
                 translate = cluster_driver.translator_for(member.body) if member else None
-                rendered[name] = render(body, facts[name], replicas, translate,
-                                        target=(target.api_version, target.kind))
+                rendered[name] = render(parsed, facts[name], replicas, translate, namespace=key[1], name=key[2],
+                                        owner=owner, target=(target.api_version, target.kind))
             except RenderError as exc:
                 rendered[name] = exc
+        policy = await self._namespace_policy(key[1])
+        for name, manifest in rendered.items():
+            refused = policy.refusals(manifest) if isinstance(manifest, dict) else []
+            if refused:  # checked before anything is written, so it is refused even on a member without PSA
+                rendered[name] = RenderError(refused[0].field, f"{refused[0].message} (pod security level "
+                                             f"{policy.level!r} of namespace {key[1]!r}, set by the hub admin)")
         updated = {}
         for name, manifest in rendered.items():
             live = self._live(name, manifest)
-            updated[name] = isinstance(manifest, dict) and live is not None and in_sync(manifest, live) and \
+            updated[name] = isinstance(manifest, dict) and self._up_to_date(name, manifest, live) and \
                 cluster_ready(ClusterOutcome(name, interim[name], live, True))
-        step = progress.rollout_step(body, list(decision.clusters), updated, time.time())
+        step = progress.rollout_step(parsed, (body.get("status") or {}).get("rollout"), list(decision.clusters),
+                                     updated, time.time())
 
         outcomes = list(await asyncio.gather(*(
             self._sync_cluster(body, name, interim[name], manifest, name in step.allowed)
             for name, manifest in rendered.items()
         )))
-        removals_ok = await self._remove_unselected(body, set(interim))
+        usable = allowed if allowed is not None else frozenset(self.registry.members)
+        # Revoking a binding is an explicit removal by the hub admin: what was placed on clusters the
+        # namespace may no longer use goes, whatever their health.
+        holding = {okey[0] for okey, _ in owned}
+        revoked = clustersets.revoked_clusters(holding, allowed) if allowed is not None else frozenset()
+        if not decision.clusters:
+            # Selecting nothing is almost always a typo or a fleet-wide outage, never a request to delete
+            # everything: keep what runs, say why, and wait for the placement or the object's deletion.
+            removed = await self._remove_unselected(body, holding - revoked) if revoked else True
+            message = self._nothing_selected(key[1], parsed.placement.clusters, decision, usable)
+            gone = clustersets.revoked_message(revoked, key[1])
+            retry = await self._write_status(body, unscheduled(body, f"{message}; {gone}" if gone else message, now))
+            return retry or not removed
+        # Clusters out of the placement only because they are NotReady keep what they hold (health never
+        # deletes); so do members that are not Ready now: removals wait until they are reachable again.
+        keep = set(interim) | {c for c, why in decision.excluded.items() if why == NOT_READY_REASON}
+        keep |= {name for name, member in self.registry.members.items()
+                 if not member.ready or (member.leaving and member.orphan)}
+        removals_ok = await self._remove_unselected(body, keep - revoked)
         old_status = body.get("status") or {}
         records, failed_over, failed_back = progress.failover_records(
             old_status.get("failover") or [], previous, decision, time.time())
@@ -325,6 +393,13 @@ class FederationController:
             metrics.record_failback(cluster)
         status = aggregate(body, outcomes, decision.excluded, decision.unplaced, now,
                            target=decision.clusters, halted=step.halted)
+        unbound = clustersets.unbound_message(parsed.placement.clusters, usable, key[1]) if allowed is not None \
+            else None
+        if unbound or revoked:  # placed where it may, but say what it asked for and may not have
+            reason = clustersets.UNBOUND_REASON if unbound else clustersets.REVOKED_REASON
+            text = "; ".join(m for m in (unbound, clustersets.revoked_message(revoked, key[1])) if m)
+            status["conditions"] = set_condition(status["conditions"], SCHEDULED, False, reason, text,
+                                                 body["metadata"].get("generation"), now)
         status["failover"] = records
         if step.status is None:
             metrics.finish_rollout(key)
@@ -345,6 +420,65 @@ class FederationController:
         failed = any(o.message and not o.message.startswith(("conflict", "waiting")) for o in outcomes)
         return failed or not removals_ok
 
+    async def _namespace_policy(self, namespace: str) -> NamespacePolicy:
+        """The hub admin's policy for a hub namespace (its labels), read at most every POLICY_SECONDS."""
+        cached = self._policies.get(namespace)
+        if cached is not None and time.monotonic() - cached[0] < POLICY_SECONDS:
+            return cached[1]
+        try:
+            hub_ns = await self.host.request("GET", f"/api/v1/namespaces/{namespace}")
+            policy = NamespacePolicy.from_labels((hub_ns.get("metadata") or {}).get("labels"))
+        except ApiError as exc:
+            if cached is not None:
+                return cached[1]
+            log.warning("cannot read hub namespace %s (%s): using the restricted level", namespace, exc.message)
+            policy = NamespacePolicy(level="restricted")
+        self._policies[namespace] = (time.monotonic(), policy)
+        return policy
+
+    def _member_namespace_labels(self, namespace: str) -> dict[str, str]:
+        cached = self._policies.get(namespace)
+        return (cached[1] if cached else NamespacePolicy(level="restricted")).member_namespace_labels()
+
+    async def placed_on(self, cluster: str) -> int:
+        """How many objects the federated objects placed on `cluster` (for unjoin), listing each target kind
+        there first: after a restart the cache may not know a cluster its objects no longer select."""
+        targets: set[tuple[str, str, str]] = set()
+        for key, body in list(self.bodies.items()):
+            try:
+                target = kinds.target_gvk(key[0], (body.get("spec") or {}).get("template") or {})
+            except ValueError:
+                continue
+            targets.add((target.api_version, target.kind, watch_namespace(target.api_version, target.kind, key[1])))
+        for api_version, kind, namespace in sorted(targets):
+            with contextlib.suppress(ApiError, CredentialsError):  # a kind it refuses holds nothing of ours
+                await self.registry.ensure_watch(cluster, api_version, kind, namespace)
+        owners = {owner_reference(body) for body in self.bodies.values()}
+        return sum(1 for _, obj in self.cache.on_cluster(cluster) if owner_of(obj) in owners)
+
+    def _nothing_selected(self, namespace: str, names: Sequence[str], decision: Decision,
+                          usable: frozenset[str]) -> str:
+        """Why the placement selects no cluster, naming the field: names it may not use first (worded the same
+        whether a cluster exists or not, so a tenant cannot probe the fleet)."""
+        unusable = clustersets.unbound_message(names, usable, namespace)
+        why = "; ".join(f"{k}: {v}" for k, v in decision.excluded.items()) or "no member clusters it may use"
+        return "; ".join([*([unusable] if unusable else []), f"spec.placement selects no member cluster ({why})"]) \
+            + "; what was placed before is kept until the placement selects a cluster or the object is deleted"
+
+    def _up_to_date(self, cluster: str, manifest: Mapping[str, Any], live: Mapping[str, Any] | None) -> bool:
+        """The member holds what we last applied (see aggregate.up_to_date). A live object seen for the first
+        time since this process started (a restart) is trusted when its hash matches, and becomes the mark
+        later edits are measured against."""
+        if live is None:
+            return False
+        okey = object_key(cluster, manifest)
+        written = self._written.get(okey)
+        if not up_to_date(manifest, live, written):
+            return False
+        if written is None:
+            self._written[okey] = written_mark(live)
+        return True
+
     def _live(self, cluster: str, manifest: Mapping[str, Any] | RenderError) -> dict[str, Any] | None:
         return self.cache.get(object_key(cluster, manifest)) if isinstance(manifest, dict) else None
 
@@ -357,15 +491,32 @@ class FederationController:
         _, api_version, kind, namespace, _ = okey
         try:
             client = await self.registry.client(cluster)
+            resource = await client.resource(api_version, kind)
+            if not resource.namespaced:  # from the member's discovery, never a fixed list
+                return ClusterOutcome(cluster, replicas, None, False,
+                                      f"spec.template: {kind} is cluster-scoped on this member; federated objects "
+                                      "place only namespaced kinds, into their own namespace")
             watched = watch_namespace(api_version, kind, namespace)
             if watched:
                 await self._ensure_secret_access(client, namespace)
             await self.registry.ensure_watch(cluster, api_version, kind, watched)
-            resource = await client.resource(api_version, kind)
             live = self.cache.get(okey)
             if live is not None and owner_of(live) != owner_reference(body):
                 return ClusterOutcome(cluster, replicas, None, False, self._conflict(manifest, live))
-            if live is not None and in_sync(manifest, live):
+            revision = manifest["metadata"]["annotations"][HASH_ANNOTATION]
+            if kind == "Job":
+                done = job_result(live) if self._up_to_date(cluster, manifest, live) else None
+                if done is None and live is None:
+                    done = finished_job(body.get("status"), cluster, revision)
+                    gone = self.cache.finished_jobs.get(okey)
+                    done = done or (gone[0] if gone is not None and gone[1] == revision else None)
+                if done is not None:  # a Job runs once per template revision, even once the member removes it
+                    return ClusterOutcome(cluster, replicas, live, True, job=(done, revision))
+                if live is not None and not self._up_to_date(cluster, manifest, live) and allowed:
+                    # A Job's pod template cannot change: a new template is a new run.
+                    await self._delete_object(okey)
+                    live = None
+            if live is not None and self._up_to_date(cluster, manifest, live):
                 return ClusterOutcome(cluster, replicas, live, True)
             if not allowed:
                 return ClusterOutcome(cluster, replicas, live, False, "waiting for its rollout wave")
@@ -376,6 +527,7 @@ class FederationController:
                 written = created if created is not None else await client.apply(resource, manifest)
                 answered(written)
             self.cache.put_response(okey, written)
+            self._written[okey] = written_mark(written)
             return ClusterOutcome(cluster, replicas, written, True)
         except (ApiError, CredentialsError) as exc:
             if isinstance(exc, ApiError) and exc.status == 401:
@@ -411,38 +563,41 @@ class FederationController:
         (the object exists and is ours, or the federated object asked to adopt it)."""
         namespace = manifest["metadata"]["namespace"]
         if (client.name, namespace) not in self._namespaces:
-            await client.ensure_namespace(namespace)
+            await client.ensure_namespace(namespace, self._member_namespace_labels(namespace))
             self._namespaces.add((client.name, namespace))
         try:
             return await client.create(resource, manifest)
         except ApiError as exc:
             if exc.status == 404 and "namespace" in exc.message.lower():
                 self._namespaces.discard((client.name, namespace))
-                await client.ensure_namespace(namespace)
+                await client.ensure_namespace(namespace, self._member_namespace_labels(namespace))
                 return await client.create(resource, manifest)
             if not exc.conflict:
                 raise
         existing = await client.get(resource, namespace, manifest["metadata"]["name"])
-        adopt = ((body["metadata"].get("annotations") or {}).get(kinds.ANNOTATION_ADOPT)) == "true"
-        if existing is None or owner_of(existing) == owner_reference(body) or adopt:
+        if existing is None or owner_of(existing) == owner_reference(body):
             return None
+        if ((body["metadata"].get("annotations") or {}).get(kinds.ANNOTATION_ADOPT)) == "true":
+            if self.tenancy is None or client.name in self.tenancy.adoption(namespace):
+                return None
+            return f"conflict: {clustersets.adoption_message(client.name, namespace)}"
         return self._conflict(manifest, existing)
 
     async def _ensure_secret_access(self, client: KubeClient, namespace: str) -> None:
         """Secrets are granted per namespace (never cluster-wide): bind the member's secrets role here."""
         if self.secret_access is None or (client.name, "secrets:" + namespace) in self._namespaces:
             return
-        await client.ensure_namespace(namespace)
+        await client.ensure_namespace(namespace, self._member_namespace_labels(namespace))
         binding = self.secret_access(namespace)
         resource = await client.resource("rbac.authorization.k8s.io/v1", "RoleBinding")
         await client.apply(resource, binding)
         self._namespaces.add((client.name, "secrets:" + namespace))
 
-    async def _remove_unselected(self, body: Mapping[str, Any], selected: set[str]) -> bool:
-        """Delete what this object placed on clusters it no longer selects; False if some delete failed."""
+    async def _remove_unselected(self, body: Mapping[str, Any], keep: set[str]) -> bool:
+        """Delete what this object placed on clusters not in `keep`; False if some delete failed."""
         ok = True
         for okey, _obj in self.cache.owned_by(owner_reference(body)):
-            if okey[0] in selected:
+            if okey[0] in keep:
                 continue
             ok = await self._delete_object(okey) and ok
         return ok
@@ -453,6 +608,7 @@ class FederationController:
             client = await self.registry.client(cluster)
             await client.delete(await client.resource(api_version, kind), namespace, name)
             self.cache.remove(okey)
+            self._written.pop(okey, None)
             return True
         except (ApiError, CredentialsError) as exc:
             log.info("could not delete %s %s/%s on %s yet: %s", kind, namespace, name, cluster, exc)
@@ -487,7 +643,12 @@ class FederationController:
                 continue
             try:
                 await self.registry.ensure_watch(name, target.api_version, target.kind, namespace)
-            except (ApiError, CredentialsError) as exc:
+            except ApiError as exc:
+                if exc.status in (403, 404):
+                    continue  # a kind the member refuses or does not serve holds nothing we placed
+                log.info("delete of %s/%s/%s waits for %s: %s", *key, name, exc)
+                return False
+            except CredentialsError as exc:
                 log.info("delete of %s/%s/%s waits for %s: %s", *key, name, exc)
                 return False
         return True

@@ -20,24 +20,45 @@ from hybridfed.api import kinds
 from hybridfed.api.errors import ApiError
 from hybridfed.controllers.aggregate import status_patch
 from hybridfed.controllers.federation import FederationController
+from hybridfed.members import rotation
 from hybridfed.members.client import CredentialsError, KubeClient
 from hybridfed.members.registry import Member, MemberRegistry
 
 log = logging.getLogger("hybridfed.members")
 
 HEARTBEAT_SECONDS = 60.0
+#: On a MemberCluster: removed (unjoin) only once what was placed there is gone, or kept by orphan.
+FINALIZER = "hybridfed.io/cleanup"
+
+
+def probe_failure(exc: Exception) -> tuple[str, str]:
+    """(reason, message) of a failed probe. Only a member that does not answer is Unreachable: a problem on
+    our side (a driver that cannot be loaded, a probe that took too long, a credential refused or lacking a
+    permission) has its own reason, so nobody mistakes it for an outage."""
+    if isinstance(exc, TimeoutError):
+        return "ProbeTimeout", "the probe took longer than its timeout (a large or slow member)"
+    if isinstance(exc, CredentialsError):
+        return "InvalidCredentials", str(exc)
+    if isinstance(exc, ApiError):
+        reasons = {0: "Unreachable", 401: "Unauthorized", 403: "Forbidden"}
+        return reasons.get(exc.status, "ProbeFailed"), exc.message
+    return "DriverUnavailable", str(exc)  # ValueError: spec.driver/spec.provider names no loadable driver
 
 
 class MembershipController:
     def __init__(self, host: KubeClient, registry: MemberRegistry, federation: FederationController, *,
-                 probe_interval: float = 10.0, probe_timeout: float = 5.0) -> None:
+                 probe_interval: float = 10.0, probe_timeout: float = 5.0,
+                 token_refresh_fraction: float = rotation.DEFAULT_REFRESH_FRACTION) -> None:
         self.host = host
+        self.token_refresh_fraction = token_refresh_fraction
         self.registry = registry
         self.federation = federation
         self.probe_interval = probe_interval
         self.probe_timeout = probe_timeout
         self._last_write: dict[str, float] = {}
-        self.active = False  # only the leader probes and writes member status
+        self._leaving: dict[str, asyncio.Task[None]] = {}
+        self._pending: set[asyncio.Task[None]] = set()  # finalizer patches in flight (kept from the GC)
+        self.active = False  # only the leader probes, writes member status and releases leaving members
 
     async def load(self) -> None:
         """Read every MemberCluster before any federated object is reconciled: a delete or a placement
@@ -57,8 +78,55 @@ class MembershipController:
 
     def activate(self) -> None:
         self.active = True
-        for member in self.registry.members.values():
+        for member in list(self.registry.members.values()):
             self._ensure_probe(member)
+            self._ensure_finalizer_or_release(member)
+
+    def _ensure_finalizer_or_release(self, member: Member) -> None:
+        if not self.active:
+            return
+        if member.leaving:
+            task = self._leaving.get(member.name)
+            if task is None or task.done():
+                self._leaving[member.name] = asyncio.create_task(self._release(member.name),
+                                                                 name=f"unjoin {member.name}")
+        elif FINALIZER not in (member.body["metadata"].get("finalizers") or ()):
+            task = asyncio.create_task(self._set_finalizer(member.body, add=True), name=f"finalizer {member.name}")
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    async def _release(self, name: str) -> None:
+        """Unjoin: wait until what hybridfed placed on the member is gone (the federated objects scale it
+        down and remove it, as for a cluster left out of their placement), or the member cannot be reached
+        (nothing waits on a gone member), or the MemberCluster says orphan; then forget it and let it go."""
+        self.federation.requeue_all()
+        delay = 0.5
+        while (member := self.registry.members.get(name)) is not None:
+            left = await self.federation.placed_on(name)
+            if member.orphan or not member.reachable or left == 0:
+                if left and not member.orphan:
+                    log.warning("member %s is unreachable: %d objects placed there are left behind", name, left)
+                break
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+        body = member.body if member is not None else None
+        await self.registry.remove(name)
+        if body is not None:
+            await self._set_finalizer(body, add=False)
+        self.federation.requeue_all()
+
+    async def _set_finalizer(self, body: dict[str, Any], *, add: bool) -> None:
+        finalizers = [f for f in body["metadata"].get("finalizers") or () if f != FINALIZER]
+        if add:
+            finalizers.append(FINALIZER)
+        path = f"/apis/{kinds.API_VERSION}/{kinds.MEMBER_CLUSTER.plural}/{body['metadata']['name']}"
+        patch = {"metadata": {"finalizers": finalizers, "resourceVersion": body["metadata"]["resourceVersion"]}}
+        try:
+            await self.host.merge_patch(path, patch)
+        except ApiError as exc:
+            if not (exc.not_found or exc.conflict):  # gone, or changed meanwhile: its next event decides again
+                log.warning("cannot %s the finalizer of MemberCluster %s: %s", "add" if add else "remove",
+                            body["metadata"]["name"], exc.message)
 
     def _ensure_probe(self, member: Member) -> None:
         if self.active and (member.probe_task is None or member.probe_task.done()):
@@ -73,6 +141,7 @@ class MembershipController:
         was_ready = self.registry.members[name].ready if name in self.registry.members else None
         member, changed = self.registry.upsert(body)
         self._ensure_probe(member)
+        self._ensure_finalizer_or_release(member)
         if changed:
             self.federation.requeue_all()
         if was_ready and not member.ready:
@@ -89,14 +158,41 @@ class MembershipController:
     async def probe_once(self, member: Member) -> None:
         now = datetime.now(UTC)
         previous: dict[str, Any] = member.body.get("status") or {}
+        if await self.registry.refresh_credentials(member.name):
+            log.info("member %s: its credential Secret changed; reconnected", member.name)
+            self.federation.requeue_all()  # the member's watches restart with the new client
+        # Renew a time-bound token due soon.
+        expiration = await rotation.rotate_if_due(self.registry, self.host, member.name,
+                                                  refresh_fraction=self.token_refresh_fraction)
         try:
             client = await self.registry.client(member.name)
             result = await asyncio.wait_for(drivers.probe_member(member.body, client), self.probe_timeout)
             status = result.to_status(previous, now)
+            twin = self._same_cluster(member, result.cluster_id)
+            if twin is not None:  # one cluster joined twice: each would delete what the other placed
+                status = drivers.unreachable_status(
+                    previous, f"status.clusterID {result.cluster_id} is already MemberCluster {twin}'s: the same "
+                    "cluster joined twice; delete one of them", now, reason="DuplicateCluster")
+                status["clusterID"] = result.cluster_id
         except (ApiError, CredentialsError, TimeoutError, ValueError) as exc:
-            message = exc.message if isinstance(exc, ApiError) else (str(exc) or "probe timed out")
-            status = drivers.unreachable_status(previous, message, now)
+            reason, message = probe_failure(exc)
+            reason, message = rotation.credential_reason(reason, expiration, now, message)  # 401: expired?
+            if isinstance(exc, ApiError) and exc.status == 401:
+                await self.registry.reset_client(member.name)  # a 401 anywhere: the credential is stale
+            status = drivers.unreachable_status(previous, message, now, reason=reason)
         await self._write_status(member, status)
+
+    def _same_cluster(self, member: Member, cluster_id: str) -> str | None:
+        """The older MemberCluster with this identity, if another one has it (the newer one is refused)."""
+        if not cluster_id:
+            return None
+        mine = (member.body["metadata"].get("creationTimestamp") or "", member.name)
+        for other in self.registry.members.values():
+            if other.name == member.name or (other.body.get("status") or {}).get("clusterID") != cluster_id:
+                continue
+            if (other.body["metadata"].get("creationTimestamp") or "", other.name) < mine:
+                return other.name
+        return None
 
     async def _write_status(self, member: Member, status: dict[str, Any]) -> None:
         previous = member.body.get("status") or {}

@@ -24,8 +24,8 @@ from prometheus_client.exposition import choose_encoder
 
 from hybridfed import __version__, metrics
 from hybridfed.api.conditions import MEMBER_REACHABLE, MEMBER_READY, get_condition
-from hybridfed.api.errors import PlacementError
 from hybridfed.api.kinds import FEDERATED_KINDS
+from hybridfed.api.parse import parse_template
 from hybridfed.api.quantity import QuantityError, is_byte_resource, parse_quantity
 from hybridfed.drivers import price_of
 from hybridfed.metrics import CONDITION_STATUSES, CONDITIONS
@@ -202,7 +202,39 @@ def placement_families(bodies: Iterable[Mapping[str, Any]], clusters: Sequence[s
     ]
 
 
-def workload_families(members: Sequence[Mapping[str, Any]], bodies: Iterable[Mapping[str, Any]]) -> list[Metric]:
+class ReplicaRequests:
+    """One replica's requests of each federated object, parsed once per generation (every scrape reads all)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, str, str], tuple[Any, dict[str, float] | None]] = {}
+        self._seen: set[tuple[str, str, str]] = set()
+
+    def of(self, body: Mapping[str, Any]) -> dict[str, float] | None:
+        """``pod_request`` of the object's template in floats; None when its template or requests are bad."""
+        meta = body.get("metadata") or {}
+        key = (str(body.get("kind")), str(meta.get("namespace")), str(meta.get("name")))
+        generation = meta.get("generation")
+        self._seen.add(key)
+        cached = self._cache.get(key)
+        if cached is not None and generation is not None and cached[0] == generation:
+            return cached[1]
+        request: dict[str, float] | None
+        try:
+            # Only the template: an object whose spec broke elsewhere still runs what it placed.
+            request = {resource: float(amount) for resource, amount in pod_request(parse_template(body)).items()}
+        except ValueError:  # InvalidObject, PlacementError: the object's status already names them
+            request = None
+        self._cache[key] = (generation, request)
+        return request
+
+    def forget_unseen(self) -> None:
+        """Drop the objects not read since the last call (deleted ones)."""
+        self._cache = {k: v for k, v in self._cache.items() if k in self._seen}
+        self._seen = set()
+
+
+def workload_families(members: Sequence[Mapping[str, Any]], bodies: Iterable[Mapping[str, Any]],
+                      requests: ReplicaRequests | None = None) -> list[Metric]:
     """What the workloads hybridfed placed on each member request, and what that costs per hour.
 
     ``hybridfed_placed_requests``: replicas x one replica's requests, summed per member and resource.
@@ -216,16 +248,16 @@ def workload_families(members: Sequence[Mapping[str, Any]], bodies: Iterable[Map
     the member's ``spec.cost`` over them). The sum is ``scheduling.capacity.placed_requests``, the one the
     operator subtracts from free capacity. A pod without requests costs only the driver's per-pod fee.
     """
+    requests = requests if requests is not None else ReplicaRequests()
     placed: list[Placed] = []
     for body in bodies:
         rows = (body.get("status") or {}).get("placement") or ()
         if not rows:
             continue
-        try:
-            request = pod_request((body.get("spec") or {}).get("template"))
-        except PlacementError:
-            continue  # the object's status already names its bad requests
-        placed.append((rows, {resource: float(amount) for resource, amount in request.items()}))
+        request = requests.of(body)
+        if request is not None:
+            placed.append((rows, request))
+    requests.forget_unseen()
     totals = placed_requests(placed)
     cost: dict[str, float] = {}
     for member in members:
@@ -288,6 +320,7 @@ class RuntimeCollector:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.requests = ReplicaRequests()
 
     def collect(self) -> Iterator[Metric]:
         info = _gauge("hybridfed_build_info", "Always 1: the running hybridfed version.", ("version",))
@@ -309,7 +342,7 @@ class RuntimeCollector:
         yield depth
         yield from member_families(members)
         yield from placement_families(bodies, clusters)
-        yield from workload_families(members, bodies)
+        yield from workload_families(members, bodies, self.requests)
         yield from event_families(clusters, list(FEDERATED_KINDS), time.monotonic())
 
 

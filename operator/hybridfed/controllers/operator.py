@@ -19,8 +19,10 @@ import kopf
 from hybridfed.api import kinds
 from hybridfed.controllers import metrics_server
 from hybridfed.controllers.federation import FederationController, SecretAccess
-from hybridfed.controllers.leader import LeaderElector
+from hybridfed.controllers.leader import LeaderElector, Timings
 from hybridfed.controllers.membership import MembershipController
+from hybridfed.controllers.tenancy import TenancyStore
+from hybridfed.members import rotation
 from hybridfed.members.client import Credentials, KubeClient, credentials_from_kubeconfig
 from hybridfed.members.registry import MemberRegistry
 from hybridfed.members.watch import LiveCache
@@ -40,6 +42,10 @@ class OperatorOptions:
     member_burst: int = 200
     namespace: str = "hybridfed-system"
     leader_elect: bool = False
+    lease_duration: float = 15.0  # leader election (client-go's names and defaults): see controllers.leader
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+    token_refresh_fraction: float = rotation.DEFAULT_REFRESH_FRACTION
     metrics_port: int = 0  # 0: no /metrics (the CLI's --metrics-port defaults to 8080)
 
 
@@ -70,10 +76,12 @@ class Runtime:
         self.host = KubeClient("hub", self.creds, qps=400, burst=800, max_connections=connections)
         self.registry = MemberRegistry(self.host, LiveCache(), qps=opts.member_qps, burst=opts.member_burst,
                                        max_connections=connections)
-        self.federation = FederationController(self.host, self.registry, workers=opts.workers,
+        self.tenancy = TenancyStore(self.host, self.member_bodies)
+        self.federation = FederationController(self.host, self.registry, self.tenancy, workers=opts.workers,
                                                secret_access=secret_access)
         self.membership = MembershipController(self.host, self.registry, self.federation,
-                                               probe_interval=opts.probe_interval)
+                                               probe_interval=opts.probe_interval,
+                                               token_refresh_fraction=opts.token_refresh_fraction)
         self._election: asyncio.Task[None] | None = None
 
     # ---- what the metrics collector reads (controllers.metrics_server.Runtime) ---------------------
@@ -95,11 +103,16 @@ class Runtime:
         if not self.opts.leader_elect:
             await self._lead()
             return
-        elector = LeaderElector(self.host, self.opts.namespace)
+        # On a lost lease the elector exits the process (its default on_stopped_leading): that cuts every
+        # in-flight reconcile, probe and member request at once, where cancelling tasks would let a write
+        # already handed to the connection pool go out; the supervisor restarts us as a standby.
+        timings = Timings(self.opts.lease_duration, self.opts.renew_deadline, self.opts.retry_period)
+        elector = LeaderElector(self.host, self.opts.namespace, timings=timings)
         self._election = asyncio.create_task(elector.run(self._lead), name="leader-election")
 
     async def _lead(self) -> None:
         await self.membership.load()
+        await self.tenancy.load()
         self.federation.start()
         self.federation.requeue_all()
         self.membership.activate()
@@ -162,6 +175,16 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
 
     for row in kinds.FEDERATED_KINDS.values():
         kopf.on.event(kinds.GROUP, kinds.VERSION, row.plural, registry=registry)(_federated_event)
+
+    @kopf.on.event(kinds.GROUP, kinds.VERSION, kinds.MEMBER_CLUSTER_SET.plural, registry=registry)
+    async def _set_event(event: kopf.RawEvent, **_: Any) -> None:
+        if runtime.tenancy.on_set(event["type"], event["object"]):
+            runtime.federation.requeue_all()  # any namespace bound to it may use other clusters now
+
+    @kopf.on.event(kinds.GROUP, kinds.VERSION, kinds.MEMBER_CLUSTER_SET_BINDING.plural, registry=registry)
+    async def _binding_event(event: kopf.RawEvent, **_: Any) -> None:
+        if runtime.tenancy.on_binding(event["type"], event["object"]):
+            runtime.federation.requeue_namespace(str(event["object"]["metadata"]["namespace"]))
     return registry
 
 

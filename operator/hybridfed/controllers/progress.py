@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from hybridfed.scheduling import Decision, WavePlan, WaveState, describe_moves, plan_wave, safe_transition
+from hybridfed.api.federated import FederatedSpec
+from hybridfed.scheduling import Decision, WavePlan, WaveState, plan_wave, safe_transition
+from hybridfed.scheduling.moves import moved_to
 
 Owned = Iterable[tuple[tuple[str, str, str, str, str], Mapping[str, Any]]]
 
@@ -25,12 +27,17 @@ def subtract(available: Mapping[str, float], reserved: Mapping[str, float] | Non
     return {k: max(0.0, v - reserved.get(k, 0.0)) for k, v in available.items()}
 
 
-def template_revision(body: Mapping[str, Any]) -> str:
-    """What a rollout rolls out: the template and its overrides (not placement or replicas)."""
-    spec = body.get("spec") or {}
-    template = json.loads(json.dumps(spec.get("template") or {}))
-    (template.get("spec") or {}).pop("replicas", None)
-    payload = json.dumps({"template": template, "overrides": spec.get("overrides") or []}, sort_keys=True)
+def template_revision(spec: FederatedSpec) -> str:
+    """What a rollout rolls out: the template and its overrides (not placement or replicas).
+
+    Both as written (the wire form of what the API server stored), so the revision of an object does not
+    change with the operator's version.
+    """
+    template = spec.template.to_manifest()
+    if isinstance(template.get("spec"), dict):
+        template["spec"].pop("replicas", None)
+    overrides = [o.model_dump(mode="json", by_alias=True, exclude_unset=True) for o in spec.overrides]
+    payload = json.dumps({"template": template, "overrides": overrides}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -81,13 +88,12 @@ def failover_records(old: Sequence[Mapping[str, Any]], previous_target: Mapping[
     """status.failover after this decision, plus the clusters newly failed over and newly failed back."""
     kept = {r["cluster"]: dict(r) for r in old if r.get("cluster") in decision.failed}
     newly_failed: list[str] = []
-    moves = describe_moves(previous_target, decision)
+    where = moved_to(previous_target, decision)  # the same receivers for every cluster failing at once
     for cluster in decision.failed:
         if cluster in kept or not (previous_target or {}).get(cluster):
             continue
-        line = next((m for m in moves if m.startswith(f"{cluster} ")), "")
         kept[cluster] = {"cluster": cluster, "since": _iso(now), "replicas": (previous_target or {})[cluster],
-                         "movedTo": line.split("went to ", 1)[-1] if "went to " in line else line}
+                         "movedTo": where}
         newly_failed.append(cluster)
     recovered = [r["cluster"] for r in old if r.get("cluster") not in kept]
     return [kept[c] for c in sorted(kept)], newly_failed, recovered
@@ -104,20 +110,21 @@ class RolloutStep:
     deadline_in: float | None  # seconds until the current wave's deadline, to re-check then
 
 
-def rollout_step(body: Mapping[str, Any], clusters: Sequence[str], updated: Mapping[str, bool],
-                 now: float) -> RolloutStep:
-    rollout = (body.get("spec") or {}).get("rollout") or {}
-    if rollout.get("strategy", "All") != "Waves":
+def rollout_step(spec: FederatedSpec, stored: Mapping[str, Any] | None, clusters: Sequence[str],
+                 updated: Mapping[str, bool], now: float) -> RolloutStep:
+    """The rollout's next step for the parsed ``spec``; ``stored`` is the object's ``status.rollout``."""
+    rollout = spec.rollout
+    if rollout.strategy != "Waves":
         return RolloutStep(frozenset(clusters), None, None, None, None)
-    stored = (body.get("status") or {}).get("rollout") or {}
+    stored = stored or {}
     state = WaveState.from_dict({**stored, "startedAt": _epoch(stored.get("startedAt"))})
-    plan: WavePlan = plan_wave(rollout, clusters, updated, state, template_revision(body), now)
+    plan: WavePlan = plan_wave(rollout, clusters, updated, state, template_revision(spec), now)
     total = len(plan.waves)
     status = {"revision": plan.state.revision, "wave": plan.wave, "waves": total,
               "startedAt": _iso(plan.state.started_at), "halted": plan.halted}
     if plan.reason:
         status["reason"] = plan.reason
     display = "halted" if plan.halted else ("done" if plan.complete else f"{plan.wave + 1}/{total}")
-    timeout = float(rollout.get("waveTimeoutSeconds") or 600)
+    timeout = float(rollout.wave_timeout_seconds)
     deadline = None if plan.complete or plan.halted else max(0.5, plan.state.started_at + timeout - now + 0.5)
     return RolloutStep(plan.allowed, status, display, plan.reason if plan.halted else None, deadline)

@@ -6,27 +6,21 @@ follows by hand: `kubectl apply -f crds/`, `hybridfed join`, `hybridfed operator
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
 import sys
 import time
-import urllib.error
 from pathlib import Path
-from typing import Any
 
-from hybridfed.dev.fleet import ClusterState, Fleet, FleetError, repo_root
+from hybridfed.api.kinds import API_VERSION, DEFAULT_CLUSTER_SET, MEMBER_CLUSTER_SET_BINDING
+from hybridfed.dev.fleet import Fleet, FleetError, repo_root
 from hybridfed.dev.topology import ClusterSpec
-from hybridfed.drivers import access
-from hybridfed.members.client import APPLY_CONTENT_TYPE, FIELD_MANAGER, MERGE_CONTENT_TYPE
 
 OPERATOR = "hybridfed-operator"
 #: The operator started by `start_operator` serves /metrics on the fleet's base port + this offset, so that
 #: the operators of fleets on one machine (dev 16400, e2e 17400, bench 19400) never share a port; the e2e
 #: suite's Prometheus scrapes it there.
 METRICS_PORT_OFFSET = 700
-#: Lifetime of the member token issued for a lite member: longer than any dev fleet lives.
-LITE_TOKEN_SECONDS = 365 * 24 * 3600
 
 
 def hybridfed_command() -> str:
@@ -42,49 +36,25 @@ def kubectl(fleet: Fleet, cluster: str, *args: str, input: str | None = None) ->
 
 
 def install_crds(fleet: Fleet) -> None:
+    """The CRDs and admission policies, and the ``default`` MemberClusterSet join puts clusters in."""
     kubectl(fleet, "hub", "apply", "--server-side", "--force-conflicts", "-f", str(repo_root() / "crds"))
     kubectl(fleet, "hub", "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    kubectl(fleet, "hub", "apply", "--server-side", "--force-conflicts", "-f",
+            str(repo_root() / "manifests" / "clustersets"))
 
 
-def _object_path(manifest: dict[str, Any]) -> str:
-    meta = manifest["metadata"]
-    plural = {"Namespace": "namespaces", "ServiceAccount": "serviceaccounts", "Secret": "secrets"}[manifest["kind"]]
-    scope = f"/namespaces/{meta['namespace']}" if "namespace" in meta else ""
-    return f"/api/v1{scope}/{plural}/{meta['name']}"
-
-
-def issue_lite_token(fleet: Fleet, member: ClusterState, namespace: str = access.NAMESPACE) -> None:
-    """Play the token controller that a lite member lacks (it has no kube-controller-manager).
-
-    `hybridfed join` waits for that controller to fill the ServiceAccount's token Secret. Here the
-    Namespace, ServiceAccount and Secret are applied first, as join applies them (its own apply then
-    changes nothing), and the Secret gets a token from the TokenRequest API, which the API server serves
-    alone. The token is bound to the Secret, so deleting the Secret (unjoin) revokes it like a legacy one.
-    """
-    wanted = ("Namespace", "ServiceAccount", "Secret")
-    request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-               "spec": {"expirationSeconds": LITE_TOKEN_SECONDS,
-                        "boundObjectRef": {"apiVersion": "v1", "kind": "Secret", "name": access.TOKEN_SECRET}}}
-    try:
-        for manifest in (m for m in access.member_access_manifests(namespace) if m["kind"] in wanted):
-            fleet.request(member, "PATCH", _object_path(manifest) + f"?fieldManager={FIELD_MANAGER}&force=true",
-                          manifest, content_type=APPLY_CONTENT_TYPE)
-        issued = fleet.request(member, "POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/"
-                               f"{access.SERVICE_ACCOUNT}/token", request)
-        token = base64.b64encode(issued["status"]["token"].encode()).decode()
-        fleet.request(member, "PATCH", f"/api/v1/namespaces/{namespace}/secrets/{access.TOKEN_SECRET}"
-                      "?fieldManager=hybridfed-dev-token", {"data": {"token": token}},
-                      content_type=MERGE_CONTENT_TYPE)
-    except urllib.error.HTTPError as exc:  # status only: a response body could echo the token
-        raise FleetError(f"issuing the token of lite member {member.name}: HTTP {exc.code} {exc.reason}") from None
+def bind_namespace(fleet: Fleet, namespace: str, cluster_set: str = DEFAULT_CLUSTER_SET) -> None:
+    """As a hub admin: create a tenant namespace (if missing) and bind a MemberClusterSet into it, so that its
+    federated objects may use that set's clusters (DESIGN.md "Tenancy")."""
+    binding = {"apiVersion": API_VERSION, "kind": MEMBER_CLUSTER_SET_BINDING.kind,
+               "metadata": {"name": cluster_set, "namespace": namespace}, "spec": {"clusterSet": cluster_set}}
+    namespace_obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+    kubectl(fleet, "hub", "apply", "--server-side", "-f", "-",
+            input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [namespace_obj, binding]}))
 
 
 def join_members(fleet: Fleet, members: list[ClusterSpec]) -> None:
-    state = fleet.load()
     for member in members:
-        cluster = state.cluster(member.name) if state else None
-        if cluster is not None and cluster.lite:
-            issue_lite_token(fleet, cluster)
         result = subprocess.run(
             [hybridfed_command(), "join", member.name, "--kubeconfig", str(fleet.cluster_kubeconfig(member.name)),
              "--provider", member.provider, "--region", member.region,

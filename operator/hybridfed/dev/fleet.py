@@ -39,6 +39,31 @@ BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler
 DEFAULT_BASE_PORT = 16400
 _PORTS_PER_CLUSTER = 4  # apiserver, etcd client, etcd peer, kwok
 BUILD_HINT = "run `make tools` (or `python3 hack/build_tools.py`) to build them"
+#: Opt-in audit log of the members' API servers (`Fleet(audit=True)`, or this variable set to 1): what the
+#: chaos bench counts deletions and Job creations from. Writes only (metadata level; Jobs with their bodies,
+#: to tell template revisions apart), without the controllers' noisy status, lease, event and node traffic.
+AUDIT_ENV = "HYBRIDFED_AUDIT_LOG"
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: None
+  resources:
+  - {group: "", resources: [events, nodes, nodes/status, pods/status, pods/binding, endpoints]}
+  - {group: events.k8s.io, resources: [events]}
+  - {group: coordination.k8s.io, resources: [leases]}
+  - {group: discovery.k8s.io, resources: [endpointslices]}
+  - {group: apps, resources: [deployments/status, replicasets/status, statefulsets/status]}
+  - {group: batch, resources: [jobs/status]}
+- level: RequestResponse
+  verbs: [create, update, patch]
+  resources:
+  - {group: batch, resources: [jobs]}
+- level: Metadata
+  verbs: [create, update, patch, delete, deletecollection]
+- level: None
+"""
 
 
 class FleetError(RuntimeError):
@@ -150,10 +175,11 @@ class Fleet:
     """The local binary-engine fleet rooted at one state directory."""
 
     def __init__(self, state_dir: Path | None = None, bin_dir: Path | None = None,
-                 base_port: int = DEFAULT_BASE_PORT) -> None:
+                 base_port: int = DEFAULT_BASE_PORT, audit: bool | None = None) -> None:
         self.state_dir = state_dir or default_state_dir()
         self.bin_dir = bin_dir or default_bin_dir()
         self.base_port = base_port
+        self.audit = audit if audit is not None else os.environ.get(AUDIT_ENV) == "1"
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     # ---- state -------------------------------------------------------------------------------
@@ -171,6 +197,10 @@ class Fleet:
 
     def cluster_kubeconfig(self, name: str) -> Path:
         return self.cluster_dir(name) / "kubeconfig"
+
+    def audit_dir(self, name: str) -> Path:
+        """Where a member's API server writes its audit log (`audit.log`, rotated files beside it)."""
+        return self.cluster_dir(name) / "audit"
 
     def load(self) -> FleetState | None:
         if not self.state_file.exists():
@@ -239,6 +269,12 @@ class Fleet:
                     "--event-ttl=30m", "--v=0"]
             if c.runtime_config:
                 args.append(f"--runtime-config={c.runtime_config}")
+            if self.audit and c.name != HUB_SPEC.name:
+                audit = self.audit_dir(c.name)
+                audit.mkdir(parents=True, exist_ok=True)
+                (audit / "policy.yaml").write_text(AUDIT_POLICY)
+                args += [f"--audit-policy-file={audit / 'policy.yaml'}", f"--audit-log-path={audit / 'audit.log'}",
+                         "--audit-log-format=json", "--audit-log-maxsize=200", "--audit-log-maxbackup=20"]
             return args
         if component == "kube-controller-manager":
             return [str(b / "kube-controller-manager"), f"--kubeconfig={kubeconfig}", "--leader-elect=false",

@@ -6,22 +6,42 @@ exception made explicit: no Secret access cluster-wide; the operator grants itse
 secrets`` one namespace at a time (``namespace_secret_access``) when it places a FederatedSecret there,
 and a ValidatingAdmissionPolicy on the member refuses that grant in system namespaces, so the rule does
 not depend on the operator behaving.
+
+Writes are bounded by admission, not only by RBAC (which cannot exclude a namespace): the member guard
+(``MEMBER_GUARD``, a ValidatingAdmissionPolicy matching the member ServiceAccount's username) refuses any
+write by it into the protected namespaces (``protected_namespaces``: the system ones, hybridfed's own and
+what ``join --protected-namespaces`` adds), any RoleBinding it makes that binds anything but
+``SECRETS_ROLE``, to anyone but itself, or outside a namespace labelled ``app.kubernetes.io/managed-by:
+hybridfed``, and any write of its to (Cluster)Roles or ClusterRoleBindings.
+
+The credential is time-bound: join asks the TokenRequest API for a token of ``SERVICE_ACCOUNT``
+(``token_request``); the operator renews it before it expires with the same API, through the member
+credential itself, which may create tokens only for its own ServiceAccount (``token_rules``). No
+long-lived token Secret is created (``TOKEN_SECRET`` names the one older joins made; unjoin removes it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from hybridfed.api.kinds import FEDERATED_KINDS
 
 NAMESPACE = "hybridfed-system"
 SERVICE_ACCOUNT = "hybridfed-member"
+#: The long-lived token Secret older joins created: no longer made, still removed by join and unjoin.
 TOKEN_SECRET = "hybridfed-member-token"
 MEMBER_ROLE = "hybridfed:member"
+#: The namespaced Role (in hybridfed's member namespace) that lets the credential renew its own token.
+TOKEN_ROLE = "hybridfed:member-token"
 SECRETS_ROLE = "hybridfed:member-secrets"
 #: Name of the per-namespace RoleBinding of SECRETS_ROLE.
 SECRETS_BINDING = "hybridfed-member-secrets"
 SECRETS_GUARD = "hybridfed-member-secrets-guard"
+#: The ValidatingAdmissionPolicy bounding every write of the member ServiceAccount.
+MEMBER_GUARD = "hybridfed-member-guard"
+#: On MEMBER_GUARD: the namespaces it protects, comma-separated (join compares a new list with it).
+PROTECTED_ANNOTATION = "hybridfed.io/protected-namespaces"
 #: Namespaces whose Secrets hybridfed never gets, besides its own namespace in the member.
 SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
 
@@ -34,7 +54,12 @@ ACCESS_LABEL = "hybridfed.io/access"
 RBAC_GROUP = "rbac.authorization.k8s.io"
 RBAC_V1 = f"{RBAC_GROUP}/v1"
 ADMISSION_V1 = "admissionregistration.k8s.io/v1"
+AUTHENTICATION_V1 = "authentication.k8s.io/v1"
 WRITE_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete")
+#: The API server refuses TokenRequests shorter than this (seconds).
+MIN_TOKEN_SECONDS = 600
+#: ... or longer than this (TokenRequest validation: at most 2^32 seconds).
+MAX_TOKEN_SECONDS = 1 << 32
 #: Placed kinds without a status subresource.
 _NO_STATUS = frozenset({"ConfigMap", "Secret"})
 
@@ -46,9 +71,15 @@ def _meta(name: str, namespace: str | None = None, access: str = "member") -> di
     return meta
 
 
-def protected_namespaces(namespace: str = NAMESPACE) -> tuple[str, ...]:
-    """Namespaces where SECRETS_ROLE is never bound: the system ones and hybridfed's own."""
-    return (*SYSTEM_NAMESPACES, namespace)
+def service_account_username(namespace: str = NAMESPACE) -> str:
+    """The username the member credential authenticates as (what the member guard matches)."""
+    return f"system:serviceaccount:{namespace}:{SERVICE_ACCOUNT}"
+
+
+def protected_namespaces(namespace: str = NAMESPACE, extra: Sequence[str] = ()) -> tuple[str, ...]:
+    """Namespaces the member credential never writes into and where SECRETS_ROLE is never bound: the
+    system ones, hybridfed's own and ``extra`` (``join --protected-namespaces``), without repeats."""
+    return tuple(dict.fromkeys((*SYSTEM_NAMESPACES, namespace, *extra)))
 
 
 def _placed_resources() -> dict[str, list[tuple[str, str]]]:
@@ -99,24 +130,115 @@ def secrets_rules() -> list[dict[str, Any]]:
     return [{"apiGroups": [""], "resources": ["secrets"], "verbs": list(WRITE_VERBS)}]
 
 
-def member_access_manifests(namespace: str = NAMESPACE) -> list[dict[str, Any]]:
-    """Everything join creates in a member, in apply order (namespace first, admission policy last)."""
+def token_rules() -> list[dict[str, Any]]:
+    """The PolicyRules of TOKEN_ROLE, a Role in hybridfed's member namespace: the operator renews the
+    credential's token with the credential itself, and it may ask for tokens of its own ServiceAccount only."""
+    return [{"apiGroups": [""], "resources": ["serviceaccounts/token"], "resourceNames": [SERVICE_ACCOUNT],
+             "verbs": ["create"]}]
+
+
+def token_request(seconds: int) -> dict[str, Any]:
+    """The TokenRequest body for a token of SERVICE_ACCOUNT valid ``seconds`` (bound to nothing else: it
+    lives until it expires or the ServiceAccount is deleted). POST it to ``token_request_path``."""
+    return {"apiVersion": AUTHENTICATION_V1, "kind": "TokenRequest", "spec": {"expirationSeconds": int(seconds)}}
+
+
+def token_request_path(namespace: str = NAMESPACE, service_account: str = SERVICE_ACCOUNT) -> str:
+    return f"/api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token"
+
+
+def _cel_list(items: Sequence[str]) -> str:
+    return "[" + ", ".join(f"'{item}'" for item in items) + "]"
+
+
+def member_guard_policy(namespace: str = NAMESPACE, extra: Sequence[str] = ()) -> dict[str, Any]:
+    """MEMBER_GUARD: what RBAC cannot say about the member credential, enforced by the member's API server.
+
+    It matches every write (any group, kind and subresource) whose user is the member ServiceAccount, but
+    its own TokenRequest (the rotation, in hybridfed's namespace); ``variables.target`` is the namespace
+    written into (a Namespace's own name for namespaces themselves).
+    """
+    protected = protected_namespaces(namespace, extra)
+    rbac = f"request.resource.group == '{RBAC_GROUP}'"
+    binding = f"({rbac} && request.resource.resource == 'rolebindings' && request.operation != 'DELETE')"
+    own_token = (f"request.resource.group == '' && request.resource.resource == 'serviceaccounts' && "
+                 f"request.subResource == 'token' && request.namespace == '{namespace}' && "
+                 f"request.name == '{SERVICE_ACCOUNT}'")
+    return {
+        "apiVersion": ADMISSION_V1, "kind": "ValidatingAdmissionPolicy",
+        "metadata": {**_meta(MEMBER_GUARD), "annotations": {PROTECTED_ANNOTATION: ",".join(protected)}},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": [{
+                "apiGroups": ["*"], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE", "DELETE", "CONNECT"],
+                "resources": ["*/*"], "scope": "*"}]},
+            "matchConditions": [
+                {"name": "is-the-member-credential",
+                 "expression": f"request.userInfo.username == '{service_account_username(namespace)}'"},
+                {"name": "not-its-own-token-renewal", "expression": f"!({own_token})"},
+            ],
+            "variables": [
+                {"name": "target",
+                 "expression": "request.namespace != '' ? request.namespace : "
+                               "(request.resource.group == '' && request.resource.resource == 'namespaces' "
+                               "? request.name : '')"},
+                {"name": "protected", "expression": _cel_list(protected)},
+            ],
+            "validations": [
+                {"expression": "!(variables.target in variables.protected)",
+                 "messageExpression": f"'{SERVICE_ACCOUNT} may not write in protected namespace ' + "
+                                      "variables.target",
+                 "reason": "Forbidden"},
+                {"expression": f"!({rbac} && request.resource.resource in "
+                               "['clusterrolebindings', 'clusterroles', 'roles'])",
+                 "messageExpression": f"'{SERVICE_ACCOUNT} may not write ' + request.resource.resource",
+                 "reason": "Forbidden"},
+                {"expression": f"!{binding} || (object.roleRef.kind == 'ClusterRole' && "
+                               f"object.roleRef.name == '{SECRETS_ROLE}')",
+                 "messageExpression": f"'{SERVICE_ACCOUNT} may bind only ClusterRole {SECRETS_ROLE}, not ' + "
+                                      "object.roleRef.kind + ' ' + object.roleRef.name + ' (in namespace ' + "
+                                      "request.namespace + ')'",
+                 "reason": "Forbidden"},
+                {"expression": f"!{binding} || (has(object.subjects) && size(object.subjects) > 0 && "
+                               f"object.subjects.all(s, s.kind == 'ServiceAccount' && s.name == '{SERVICE_ACCOUNT}' && "
+                               f"has(s.namespace) && s.namespace == '{namespace}'))",
+                 "messageExpression": f"'{SERVICE_ACCOUNT} may bind {SECRETS_ROLE} only to itself "
+                                      f"(ServiceAccount {namespace}/{SERVICE_ACCOUNT}), in namespace ' + "
+                                      "request.namespace",
+                 "reason": "Forbidden"},
+                {"expression": f"!{binding} || (has(namespaceObject.metadata.labels) && "
+                               f"'{MANAGED_BY_LABEL}' in namespaceObject.metadata.labels && "
+                               f"namespaceObject.metadata.labels['{MANAGED_BY_LABEL}'] == '{MANAGED_BY}')",
+                 "messageExpression": f"'{SERVICE_ACCOUNT} may bind roles only in namespaces hybridfed manages "
+                                      f"(label {MANAGED_BY_LABEL}={MANAGED_BY}); namespace ' + request.namespace + "
+                                      "' is not one'",
+                 "reason": "Forbidden"},
+            ],
+        },
+    }  # fmt: skip
+
+
+def member_access_manifests(namespace: str = NAMESPACE, protected: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Everything join creates in a member, in apply order (namespace first, admission policies last).
+
+    ``protected``: namespaces to protect besides the system ones and ``namespace`` (join's
+    ``--protected-namespaces``). No token Secret: join asks the TokenRequest API for a time-bound token.
+    """
     subject = {"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": namespace}
-    protected = ", ".join(f"'{ns}'" for ns in protected_namespaces(namespace))
+    secrets_protected = _cel_list(protected_namespaces(namespace, protected))
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(namespace)},
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(SERVICE_ACCOUNT, namespace),
          # The token is mounted nowhere: it is used from outside the member only.
          "automountServiceAccountToken": False},
-        {"apiVersion": "v1", "kind": "Secret",
-         "metadata": {**_meta(TOKEN_SECRET, namespace),
-                      "annotations": {"kubernetes.io/service-account.name": SERVICE_ACCOUNT}},
-         # Long-lived: kube-controller-manager's token controller fills data.token.
-         "type": "kubernetes.io/service-account-token"},
         {"apiVersion": RBAC_V1, "kind": "ClusterRole", "metadata": _meta(MEMBER_ROLE), "rules": member_rules()},
         {"apiVersion": RBAC_V1, "kind": "ClusterRole", "metadata": _meta(SECRETS_ROLE), "rules": secrets_rules()},
         {"apiVersion": RBAC_V1, "kind": "ClusterRoleBinding", "metadata": _meta(MEMBER_ROLE),
          "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": MEMBER_ROLE},
+         "subjects": [subject]},
+        {"apiVersion": RBAC_V1, "kind": "Role", "metadata": _meta(TOKEN_ROLE, namespace), "rules": token_rules()},
+        {"apiVersion": RBAC_V1, "kind": "RoleBinding", "metadata": _meta(TOKEN_ROLE, namespace),
+         "roleRef": {"apiGroup": RBAC_GROUP, "kind": "Role", "name": TOKEN_ROLE},
          "subjects": [subject]},
         {"apiVersion": ADMISSION_V1, "kind": "ValidatingAdmissionPolicy", "metadata": _meta(SECRETS_GUARD),
          "spec": {
@@ -128,12 +250,15 @@ def member_access_manifests(namespace: str = NAMESPACE) -> list[dict[str, Any]]:
                  "name": "binds-member-secrets",
                  "expression": f"object.roleRef.kind == 'ClusterRole' && object.roleRef.name == '{SECRETS_ROLE}'"}],
              "validations": [{
-                 "expression": f"!(request.namespace in [{protected}])",
+                 "expression": f"!(request.namespace in {secrets_protected})",
                  "messageExpression": f"'{SECRETS_ROLE} may not be bound in namespace ' + request.namespace",
                  "reason": "Forbidden"}],
          }},
         {"apiVersion": ADMISSION_V1, "kind": "ValidatingAdmissionPolicyBinding", "metadata": _meta(SECRETS_GUARD),
          "spec": {"policyName": SECRETS_GUARD, "validationActions": ["Deny"]}},
+        member_guard_policy(namespace, protected),
+        {"apiVersion": ADMISSION_V1, "kind": "ValidatingAdmissionPolicyBinding", "metadata": _meta(MEMBER_GUARD),
+         "spec": {"policyName": MEMBER_GUARD, "validationActions": ["Deny"]}},
     ]  # fmt: skip
 
 

@@ -8,6 +8,7 @@ unit tests feed with realistic objects.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -168,6 +169,7 @@ class ProbeResult:
     zones: tuple[str, ...]
     detected_provider: str | None
     ready_without_nodes: bool = False
+    cluster_id: str = ""  # the UID of the member's kube-system namespace
 
     @property
     def ready(self) -> bool:
@@ -206,6 +208,7 @@ class ProbeResult:
             "allocatable": dict(self.allocatable),
             "available": dict(self.available),
             "lastProbeTime": format_time(now),
+            **({"clusterID": self.cluster_id} if self.cluster_id else {}),
         }
 
 
@@ -264,14 +267,16 @@ async def probe_cluster(client: MemberReader, *, provider: str, detect: Detect,
     """Read the member (concurrently) and build its ``ProbeResult``; ``ApiError`` if it cannot be read."""
     calls: tuple[Awaitable[Any], ...] = (
         client.request("GET", "/version"),
+        client.request("GET", "/api/v1/namespaces/kube-system"),
         served_resources(client),
         list_all(client, "/api/v1/nodes"),
         list_all(client, "/api/v1/pods", {"fieldSelector": ACTIVE_PODS_SELECTOR}),
     )
-    version, resources, nodes, pods = await asyncio.gather(*calls)
-    return build_probe_result(provider=provider, kubernetes_version=str(version.get("gitVersion", "")),
-                              api_resources=resources, nodes=nodes, pods=pods, detected_provider=detect(nodes),
-                              ready_without_nodes=ready_without_nodes)
+    version, kube_system, resources, nodes, pods = await asyncio.gather(*calls)
+    result = build_probe_result(provider=provider, kubernetes_version=str(version.get("gitVersion", "")),
+                                api_resources=resources, nodes=nodes, pods=pods, detected_provider=detect(nodes),
+                                ready_without_nodes=ready_without_nodes)
+    return dataclasses.replace(result, cluster_id=str((kube_system.get("metadata") or {}).get("uid") or ""))
 
 
 # ---- failure ---------------------------------------------------------------------------------------

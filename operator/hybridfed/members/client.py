@@ -102,16 +102,60 @@ def credentials_from_kubeconfig(config: str | Mapping[str, Any], context: str | 
     )
 
 
+#: What a stored credential's kubeconfig may not use: each would make the operator read its own host's files
+#: (its own service-account token, say), run a program, or skip TLS verification for whoever may write the Secret.
+_FORBIDDEN_CLUSTER_KEYS = ("certificate-authority", "insecure-skip-tls-verify", "proxy-url")
+_FORBIDDEN_USER_KEYS = ("tokenFile", "client-certificate", "client-key", "exec", "auth-provider", "username",
+                        "password")
+
+
+def stored_kubeconfig_problem(raw: Any) -> str | None:
+    """Why a kubeconfig stored in a member credential Secret may not be used, naming the key; None if fine.
+
+    The admin's own kubeconfig given to ``join`` may use anything kubectl accepts; what the operator keeps
+    must be self-contained data: an https server, an inline CA, and an inline token or client certificate.
+    """
+    if not isinstance(raw, Mapping):
+        return "kubeconfig: not a YAML mapping"
+    for i, entry in enumerate(raw.get("clusters") or ()):
+        cluster = (entry or {}).get("cluster") or {}
+        for key in _FORBIDDEN_CLUSTER_KEYS:
+            if cluster.get(key):
+                return f"kubeconfig: clusters[{i}].cluster.{key} is not allowed in a stored credential"
+        if not str(cluster.get("server", "")).startswith("https://"):
+            return f"kubeconfig: clusters[{i}].cluster.server must be an https:// URL"
+        if not cluster.get("certificate-authority-data"):
+            return f"kubeconfig: clusters[{i}].cluster.certificate-authority-data is required (a CA to verify with)"
+    for i, entry in enumerate(raw.get("users") or ()):
+        user = (entry or {}).get("user") or {}
+        for key in _FORBIDDEN_USER_KEYS:
+            if user.get(key):
+                return f"kubeconfig: users[{i}].user.{key} is not allowed in a stored credential"
+    return None
+
+
 def credentials_from_secret(data: Mapping[str, str], endpoint: str | None) -> Credentials:
-    """Credentials from a Secret's base64 `data`: a `kubeconfig`, or `token` + `ca.crt` + the endpoint."""
+    """Credentials from a Secret's base64 `data`: a `kubeconfig`, or `token` + `ca.crt` + the https endpoint.
+
+    Refused (CredentialsError naming the key): a kubeconfig naming local files, exec plugins or skipped TLS
+    (``stored_kubeconfig_problem``), a missing CA, an endpoint that is not https.
+    """
     if "kubeconfig" in data:
-        return credentials_from_kubeconfig(_b64(data["kubeconfig"], "kubeconfig").decode())
+        raw = yaml.safe_load(_b64(data["kubeconfig"], "kubeconfig").decode())
+        problem = stored_kubeconfig_problem(raw)
+        if problem is not None:
+            raise CredentialsError(problem)
+        return credentials_from_kubeconfig(raw)
     if "token" not in data:
         raise CredentialsError("secret has neither `kubeconfig` nor `token`")
     if not endpoint:
         raise CredentialsError("spec.apiEndpoint is required with a token secret")
-    ca = _b64(data["ca.crt"], "ca.crt") if "ca.crt" in data else None
-    return Credentials(server=endpoint.rstrip("/"), ca_data=ca, token=_b64(data["token"], "token").decode().strip())
+    if not endpoint.startswith("https://"):
+        raise CredentialsError("spec.apiEndpoint must be an https:// URL: the member's token travels on it")
+    if "ca.crt" not in data:
+        raise CredentialsError("ca.crt: the secret needs the member's CA to verify its API server with")
+    return Credentials(server=endpoint.rstrip("/"), ca_data=_b64(data["ca.crt"], "ca.crt"),
+                       token=_b64(data["token"], "token").decode().strip())
 
 
 def _ssl_context(creds: Credentials) -> ssl.SSLContext:
@@ -334,12 +378,15 @@ class KubeClient:
                 return False
             raise
 
-    async def ensure_namespace(self, namespace: str) -> None:
+    async def ensure_namespace(self, namespace: str, labels: Mapping[str, str] | None = None) -> None:
+        """Create the namespace with ``labels`` (e.g. Pod Security Admission's) if it does not exist; one that
+        exists keeps its labels: the member's admin may have chosen them."""
         try:
             await self.request("POST", "/api/v1/namespaces", params={"fieldManager": FIELD_MANAGER},
                                body={"apiVersion": "v1", "kind": "Namespace",
                                      "metadata": {"name": namespace,
-                                                  "labels": {"app.kubernetes.io/managed-by": "hybridfed"}}})
+                                                  "labels": {**(labels or {}),
+                                                             "app.kubernetes.io/managed-by": "hybridfed"}}})
         except ApiError as exc:
             if not exc.conflict:
                 raise

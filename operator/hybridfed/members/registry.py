@@ -17,6 +17,7 @@ from typing import Any
 from hybridfed import drivers
 from hybridfed.api import conditions
 from hybridfed.api.errors import ApiError
+from hybridfed.api.kinds import ANNOTATION_ORPHAN
 from hybridfed.api.quantity import QuantityError, parse_quantity
 from hybridfed.drivers.base import Driver
 from hybridfed.members.client import CredentialsError, KubeClient, connect, credentials_from_secret
@@ -30,10 +31,26 @@ class Member:
     body: dict[str, Any]
     client: KubeClient | None = None
     credentials_version: tuple[str, str] = ("", "")
+    credentials_revision: str = ""  # the credential Secret's resourceVersion the client was built from
     not_ready_since: float | None = None
     probe_task: asyncio.Task[None] | None = None
 
     _facts_memo: tuple[dict[str, Any], bool, ClusterFacts] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def leaving(self) -> bool:
+        """The MemberCluster is being deleted (unjoin): placement stops using it at once."""
+        return bool(self.body["metadata"].get("deletionTimestamp"))
+
+    @property
+    def orphan(self) -> bool:
+        """Annotated ``hybridfed.io/orphan: "true"``: leaving keeps what was placed there."""
+        return (self.body["metadata"].get("annotations") or {}).get(ANNOTATION_ORPHAN) == "true"
+
+    @property
+    def reachable(self) -> bool:
+        return conditions.is_condition_true((self.body.get("status") or {}).get("conditions"),
+                                            conditions.MEMBER_REACHABLE)
 
     @property
     def ready(self) -> bool:
@@ -127,9 +144,11 @@ class MemberRegistry:
         return member, changed
 
     async def remove(self, name: str) -> None:
+        """Forget a member: its watches, what the cache holds of it, its client and probe."""
         member = self.members.pop(name, None)
         for key in [k for k in self.watchers if k[0] == name]:
             await self.watchers.pop(key).stop()
+        self.cache.drop_cluster(name)
         if member is not None:
             if member.probe_task:
                 member.probe_task.cancel()
@@ -143,6 +162,8 @@ class MemberRegistry:
         now = self.clock()
         out = []
         for m in sorted(self.members.values(), key=lambda m: m.name):
+            if m.leaving:
+                continue  # unjoin: what it runs is scaled down and removed like a cluster left out of placement
             gone = m.not_ready_since is not None and now - m.not_ready_since >= toleration_for(m.body)
             never_probed = not (m.body.get("status") or {}).get("conditions")
             facts = m.facts(ready=not gone and not never_probed)
@@ -179,29 +200,51 @@ class MemberRegistry:
         member.client = connect(_connect_driver(member.body), name, creds, qps=self.qps, burst=self.burst,
                                 max_connections=self.max_connections)
         member.credentials_version = version
+        member.credentials_revision = str((secret.get("metadata") or {}).get("resourceVersion") or "")
         return member.client
 
     # ---- watches -----------------------------------------------------------------------------
     async def ensure_watch(self, cluster: str, api_version: str, kind: str, namespace: str = "") -> Watcher:
-        """Start the one watch for (cluster, kind[, namespace]) if needed and wait for its first list."""
+        """Start the one watch for (cluster, kind[, namespace]) if needed and wait for its first list.
+
+        A first list that failed raises its ApiError at once (no waiting out `watch_sync_timeout`): a kind the
+        member refuses (403, 404) ends its watcher, which is dropped so that a later call lists again; a
+        transport failure keeps the watcher retrying with backoff in the background."""
         key: WatchKey = (cluster, api_version, kind, namespace)
         watcher = self.watchers.get(key)
-        if watcher is None:
+        if watcher is None or watcher.ended:
             async with self._lock("/".join(key)):  # never two watches for one key
                 watcher = self.watchers.get(key)
-                if watcher is None:
+                if watcher is None or watcher.ended:
                     client = await self.client(cluster)
                     resource = await client.resource(api_version, kind)
                     watcher = Watcher(key, client, resource, self.cache, self._changed, asyncio.Event())
                     self.watchers[key] = watcher
                     watcher.start()
-        if not watcher.synced.is_set():
-            try:
-                await asyncio.wait_for(watcher.synced.wait(), self.watch_sync_timeout)
-            except TimeoutError:
-                raise ApiError(0, "Unreachable", f"could not list {kind} within {self.watch_sync_timeout:.0f}s",
-                               cluster) from None
+        try:
+            await watcher.wait_synced(self.watch_sync_timeout)
+        except ApiError:
+            if watcher.ended and self.watchers.get(key) is watcher:
+                del self.watchers[key]
+            raise
         return watcher
+
+    async def refresh_credentials(self, name: str) -> bool:
+        """Rebuild the member's client if its credential Secret changed since the client was built (a
+        rotated token, a repointed endpoint); True when it did. Cheap: one GET of one Secret."""
+        member = self.members.get(name)
+        if member is None or member.client is None:
+            return False
+        namespace, secret_name = member.credentials_version[1].split("/")
+        try:
+            secret = await self.host.request("GET", f"/api/v1/namespaces/{namespace}/secrets/{secret_name}")
+        except ApiError:
+            return False  # the probe reports what the client then does; a missing Secret is seen at connect
+        revision = str((secret.get("metadata") or {}).get("resourceVersion") or "")
+        if revision == member.credentials_revision:
+            return False
+        await self.reset_client(name)
+        return True
 
     async def reset_client(self, name: str) -> None:
         """Drop a client whose credentials were refused (rotated secret); the next use reconnects."""

@@ -11,15 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import sys
 from collections import defaultdict
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from hybridfed.api.conditions import job_result
 from hybridfed.api.errors import ApiError
 from hybridfed.members.client import KubeClient, Resource
-from hybridfed.rendering import MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION
+from hybridfed.rendering import HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION
 
 log = logging.getLogger(__name__)
 
@@ -116,11 +118,19 @@ def _newer_than(obj: Mapping[str, Any] | None, version: str) -> bool:
     return order is not None and order > 0
 
 
+def _finished(obj: Mapping[str, Any]) -> tuple[str, str] | None:
+    revision = ((obj.get("metadata") or {}).get("annotations") or {}).get(HASH_ANNOTATION)
+    result = job_result(obj)
+    return (result, str(revision)) if result and revision else None
+
+
 class LiveCache:
     """Live member objects owned by hybridfed, indexed by identity and by owner."""
 
     def __init__(self) -> None:
         self.objects: dict[ObjectKey, dict[str, Any]] = {}
+        #: Jobs that finished and were then removed on the member: key -> (Complete | Failed, manifest hash).
+        self.finished_jobs: dict[ObjectKey, tuple[str, str]] = {}
         self.by_owner: dict[str, set[ObjectKey]] = defaultdict(set)
 
     def get(self, key: ObjectKey) -> dict[str, Any] | None:
@@ -149,6 +159,16 @@ class LiveCache:
                 return
         self.put(key, obj)
 
+    def vanished(self, key: ObjectKey) -> str | None:
+        """The member removed an object (its watch says so): forget it, but remember a Job that had finished
+        (its result and manifest hash), so that a TTL or a cleanup on the member never makes it run again
+        before the federated object's status has recorded it."""
+        old = self.objects.get(key)
+        result = _finished(old) if old is not None and key[2] == "Job" else None
+        if result is not None:
+            self.finished_jobs[key] = result
+        return self.remove(key)
+
     def remove(self, key: ObjectKey) -> str | None:
         old = self.objects.pop(key, None)
         if old is None:
@@ -166,15 +186,52 @@ class LiveCache:
     def owned_by(self, owner: str) -> list[tuple[ObjectKey, dict[str, Any]]]:
         return [(k, self.objects[k]) for k in sorted(self.by_owner.get(owner, ()))]
 
+    def on_cluster(self, cluster: str) -> list[tuple[ObjectKey, dict[str, Any]]]:
+        """Every cached object of one member cluster."""
+        return [(k, o) for k, o in self.objects.items() if k[0] == cluster]
+
+    def drop_cluster(self, cluster: str) -> None:
+        """Forget one member cluster's objects (it left the fleet: nothing may wait on it any more)."""
+        for key, _ in self.on_cluster(cluster):
+            self.remove(key)
+
     def keys_for(self, cluster: str, api_version: str, kind: str, namespace: str) -> list[ObjectKey]:
         return [
             k for k in self.objects if k[:3] == (cluster, api_version, kind) and (not namespace or k[3] == namespace)
         ]
 
 
+# A failed list or watch is retried after RETRY_BASE * 2**n seconds (n failures in a row), at most
+# RETRY_MAX, jittered by +-RETRY_JITTER so that the watches of a member that came back do not relist in
+# lockstep; the count starts over once a list succeeds (or, after a watch that broke before it delivered
+# anything, once a watch works: a member that lists but refuses watches is not relisted in a tight loop).
+RETRY_BASE = 0.2
+RETRY_MAX = 30.0
+RETRY_JITTER = 0.2
+
+
+def retry_delay(failures: int, *, base: float = RETRY_BASE, cap: float = RETRY_MAX, jitter: float = RETRY_JITTER,
+                uniform: Callable[[float, float], float] = random.uniform) -> float:
+    """The wait before retry number `failures` + 1: base * 2**failures, jittered, at most `cap`."""
+    delay = min(cap, base * 2.0 ** min(failures, 64))
+    return min(cap, delay * uniform(1.0 - jitter, 1.0 + jitter))
+
+
+def refused(exc: ApiError) -> bool:
+    """An answer asking again will not change: the member forbids the kind (403), does not serve it (404) or
+    rejects the request. Credentials (401) may be rotated, and 408, 409, 410 and 429 mean "try later"."""
+    return 400 <= exc.status < 500 and exc.status not in (401, 408, 409, 410, 429)
+
+
 @dataclass
 class Watcher:
-    """Keeps the cache in sync for one (cluster, kind[, namespace])."""
+    """Keeps the cache in sync for one (cluster, kind[, namespace]).
+
+    Until its first list succeeds, each attempt's outcome is there for `wait_synced`: a refusal (403, 404)
+    ends the watcher at once (the registry drops it, a later ensure_watch tries again); a transport failure
+    or a server error is retried with exponential backoff, as is any failure once the first list succeeded
+    (what it cached stays, the member may allow the kind again).
+    """
 
     key: WatchKey
     client: KubeClient
@@ -184,10 +241,21 @@ class Watcher:
     synced: asyncio.Event
     task: asyncio.Task[None] | None = None
     failures: int = 0
+    error: ApiError | None = None  # why the last list failed, until one succeeds
+    retry_base: float = RETRY_BASE
+    retry_max: float = RETRY_MAX
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    # Set while no first list is in flight: it answered (synced or error), or the watcher ended.
+    _answered: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
     @property
     def cluster(self) -> str:
         return self.key[0]
+
+    @property
+    def ended(self) -> bool:
+        """The watcher stopped for good (a refused first list, or stopped): start a new one to try again."""
+        return self.task is not None and self.task.done()
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._run(), name=f"watch {'/'.join(self.key)}")
@@ -197,6 +265,23 @@ class Watcher:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
+
+    async def wait_synced(self, timeout: float) -> None:
+        """Wait for the first list, at most `timeout` seconds. A first list that failed raises its error
+        (as an ApiError with the member's status) at once, not after the timeout: a refused kind ended the
+        watcher; a transport failure is being retried in the background, and the next call waits for the
+        next attempt if one is in flight."""
+        if self.synced.is_set():
+            return
+        if not self._answered.is_set():
+            try:
+                await asyncio.wait_for(self._answered.wait(), timeout)
+            except TimeoutError:
+                raise ApiError(0, "Unreachable", f"could not list {self.resource.kind} within {timeout:.0f}s",
+                               self.cluster) from None
+        if not self.synced.is_set():
+            error = self.error or ApiError(0, "Stopped", f"the {self.resource.kind} watch was stopped", self.cluster)
+            raise ApiError(error.status, error.reason, error.message, self.cluster)  # one exception per caller
 
     def _object_key(self, obj: dict[str, Any]) -> ObjectKey:
         meta = obj["metadata"]
@@ -233,23 +318,54 @@ class Watcher:
             self.on_change(self.cluster, owner, key, rv)
 
     def _forget(self, key: ObjectKey) -> None:
-        owner = self.cache.remove(key)
+        owner = self.cache.vanished(key)
         if owner:
             self.on_change(self.cluster, owner, key, "")
 
+    async def _first_list(self) -> str:
+        """The list before the watcher is synced: its outcome is recorded for `wait_synced`."""
+        self._answered.clear()
+        try:
+            version = await self._list()
+        except ApiError as exc:
+            self.error = exc
+            raise
+        except (ValueError, KeyError) as exc:
+            self.error = ApiError(0, "InvalidResponse", f"{type(exc).__name__}: {exc}", self.cluster)
+            raise
+        finally:
+            self._answered.set()
+        self.error = None
+        self.synced.set()
+        return version
+
     async def _run(self) -> None:
+        try:
+            await self._loop()
+        finally:
+            self._answered.set()  # nobody waits on a watcher that ended
+
+    async def _loop(self) -> None:
         version: str | None = None
+        watch_broke = False  # the last watch failed before delivering anything: a relist alone proves nothing
         while True:
             try:
                 if version is None:
-                    version = await self._list()
-                    self.synced.set()
-                    self.failures = 0
+                    version = await (self._list() if self.synced.is_set() else self._first_list())
+                    if not watch_broke:
+                        self.failures = 0
+                watch_broke = True
                 params = {"labelSelector": f"{MANAGED_BY_LABEL}={MANAGED_BY}", "resourceVersion": version}
                 async for event in self.client.watch(self.resource.path(self.key[3] or None), params):
+                    watch_broke = False
+                    self.failures = 0
                     kind, obj = event.get("type"), event.get("object") or {}
                     if kind == "ERROR":
-                        version = None  # 410 Gone and friends: relist
+                        code = obj.get("code")
+                        if isinstance(code, int) and code != 410:
+                            raise ApiError(code, str(obj.get("reason", "")), str(obj.get("message", "")),
+                                           self.cluster)
+                        version = None  # 410 Gone: our resourceVersion is too old, relist at once
                         break
                     version = obj.get("metadata", {}).get("resourceVersion", version)
                     if kind == "BOOKMARK":
@@ -261,12 +377,18 @@ class Watcher:
                         self._forget(key)
                     else:
                         self._record(key, obj)
+                else:
+                    watch_broke = False  # the server closed the stream after its timeout: watches work
                     self.failures = 0
             except asyncio.CancelledError:
                 raise
             except (ApiError, ValueError, KeyError) as exc:
-                self.failures += 1
+                if not self.synced.is_set() and isinstance(exc, ApiError) and refused(exc):
+                    log.info("watch %s refused (%s); not retried until it is asked for again", "/".join(self.key),
+                             exc)
+                    return
                 version = None
-                delay = min(10.0, 0.5 * 2 ** min(self.failures, 5))
-                log.debug("watch %s failed (%s); retrying in %.1fs", "/".join(self.key), exc, delay)
-                await asyncio.sleep(delay)
+                delay = retry_delay(self.failures, base=self.retry_base, cap=self.retry_max)
+                self.failures += 1
+                log.debug("watch %s failed (%s); retrying in %.2fs", "/".join(self.key), exc, delay)
+                await self.sleep(delay)

@@ -14,8 +14,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from hybridfed.rendering.podspec import POD_SPEC_PATHS
+
 __all__ = [
+    "EXTERNAL_IPS_LABEL",
     "LEVELS",
+    "LEVEL_LABEL",
+    "NamespacePolicy",
     "Violation",
     "check_manifest",
     "check_pod_spec",
@@ -25,17 +30,10 @@ __all__ = [
 
 LEVELS: Final = ("privileged", "baseline", "restricted")
 
-# Where each workload kind keeps its pod template (metadata + spec), relative to the manifest's root.
-# podspec's table also lists PodTemplate, which runs nothing and which the issue does not ask to police.
+# Where each workload kind keeps its pod template (metadata + spec), relative to the manifest's root: podspec's
+# one table, without PodTemplate, which runs nothing.
 _TEMPLATE_PATHS: Final[Mapping[str, tuple[str, ...]]] = {
-    "Deployment": ("spec", "template"),
-    "StatefulSet": ("spec", "template"),
-    "DaemonSet": ("spec", "template"),
-    "ReplicaSet": ("spec", "template"),
-    "ReplicationController": ("spec", "template"),
-    "Job": ("spec", "template"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template"),
-    "Pod": (),
+    kind: path[:-1] for kind, path in POD_SPEC_PATHS.items() if kind != "PodTemplate"
 }
 _CONTAINER_KEYS: Final = ("initContainers", "containers", "ephemeralContainers")
 
@@ -167,6 +165,36 @@ def check_service(
             "externalIPs",
         )
     ]
+
+
+@dataclass(frozen=True)
+class NamespacePolicy:
+    """What a hub admin allows the federated objects of one hub namespace (labels on the hub Namespace,
+    which a tenant cannot change): the pod security level, and whether Services may set externalIPs."""
+
+    level: str = "baseline"
+    allow_external_ips: bool = False
+
+    @classmethod
+    def from_labels(cls, labels: Mapping[str, str] | None) -> NamespacePolicy:
+        labels = labels or {}
+        level = labels.get(LEVEL_LABEL, "baseline")
+        return cls(level=level if level in LEVELS else "restricted",  # a typo must never loosen the policy
+                   allow_external_ips=labels.get(EXTERNAL_IPS_LABEL) == "true")
+
+    def member_namespace_labels(self) -> dict[str, str]:
+        """The Pod Security Admission labels of a member namespace hybridfed creates for this namespace."""
+        return {"pod-security.kubernetes.io/enforce": self.level,
+                "pod-security.kubernetes.io/enforce-version": "latest"}
+
+    def refusals(self, manifest: Mapping[str, Any]) -> list[Violation]:
+        """Why ``manifest`` may not be written to a member from this namespace (empty: it may)."""
+        return [*check_manifest(manifest, self.level), *check_service(manifest, self.allow_external_ips)]
+
+
+#: Hub Namespace labels a hub admin sets (never the tenant): the level, and externalIPs allowed.
+LEVEL_LABEL = "hybridfed.io/pod-security"
+EXTERNAL_IPS_LABEL = "hybridfed.io/allow-external-ips"
 
 
 # --- plumbing ---

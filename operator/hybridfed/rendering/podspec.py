@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 _POD_TEMPLATE = ("spec", "template", "spec")
-_POD_SPEC_PATHS: Mapping[str, tuple[str, ...]] = {
+#: Kind -> the keys leading to its pod spec (drop the last one for the pod template: metadata + spec).
+POD_SPEC_PATHS: Mapping[str, tuple[str, ...]] = {
     "Pod": ("spec",),
     "PodTemplate": ("template", "spec"),
     "Deployment": _POD_TEMPLATE,
@@ -30,7 +31,7 @@ def pod_spec_paths(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
     Empty for kinds without pods (ConfigMap, Service, ...) and when the path is absent. A list, not an
     optional, so that a kind with several pod templates can be added without changing callers.
     """
-    path = _POD_SPEC_PATHS.get(str(manifest.get("kind")))
+    path = POD_SPEC_PATHS.get(str(manifest.get("kind")))
     node: Any = manifest
     for key in path or ():
         node = node.get(key) if isinstance(node, Mapping) else None
@@ -39,7 +40,7 @@ def pod_spec_paths(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def pod_templates(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The pod templates (metadata + spec) of a workload manifest; empty for a bare Pod and non-workloads."""
-    path = _POD_SPEC_PATHS.get(str(manifest.get("kind")))
+    path = POD_SPEC_PATHS.get(str(manifest.get("kind")))
     if not path or len(path) < 2:
         return []
     node: Any = manifest

@@ -1,4 +1,4 @@
-"""``render``: a federated object -> the manifest to apply in one member cluster."""
+"""``render``: a federated object's parsed spec -> the manifest to apply in one member cluster."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Any, Protocol
 import jsonpatch
 import jsonpointer
 
-from hybridfed.api.errors import RenderError, SpecError
+from hybridfed.api.errors import RenderError
+from hybridfed.api.federated import FederatedSpec, ImageOverride, JsonPatchOperation, Override
 from hybridfed.api.kinds import MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION
 from hybridfed.api.selectors import selector_matches
 from hybridfed.rendering.hashing import HASH_ANNOTATION, manifest_hash
@@ -50,58 +51,53 @@ def owner_reference(fed: Mapping[str, Any]) -> str:
 
 
 def render(
-    fed: Mapping[str, Any],
+    spec: FederatedSpec,
     cluster: ClusterLike,
     replicas: int | None,
     translate: Translate | None = None,
     *,
+    namespace: str,
+    name: str,
+    owner: str,
     target: tuple[str, str],
 ) -> dict[str, Any]:
-    """Build the manifest of ``fed`` for ``cluster``; ``fed`` is not modified.
+    """Build the manifest of the federated object ``namespace/name`` (parsed spec ``spec``) for ``cluster``.
 
+    ``owner`` is its ``hybridfed.io/owner`` value (``owner_reference``); nothing of ``spec`` is modified.
     Steps, in order:
-    1. deep copy of ``spec.template``; ``apiVersion``/``kind`` from ``target`` (resolved by the caller);
-       ``metadata.name`` from the template, else the federated object's name; ``metadata.namespace`` is the
-       federated object's namespace (a template naming another one is a ``RenderError``: tenant isolation);
-       label ``app.kubernetes.io/managed-by: hybridfed`` and annotation ``hybridfed.io/owner`` (these
-       ownership marks win over the template's); ``spec.replicas`` when ``replicas`` is not None;
+    1. ``spec.template`` as written; ``apiVersion``/``kind`` from ``target`` (resolved by the caller);
+       ``metadata.name`` from the template, else ``name``; ``metadata.namespace`` is always ``namespace``
+       (tenant isolation: ``parse_federated`` rejects a template naming another one, and whatever it
+       names is overwritten here); label ``app.kubernetes.io/managed-by: hybridfed`` and annotation
+       ``hybridfed.io/owner`` (these ownership marks win over the template's); ``spec.replicas`` when
+       ``replicas`` is not None;
     2. ``spec.overrides`` in order, those that target the cluster: listed in ``clusters`` or matched by
-       ``clusterSelector`` (either; an override with neither applies to every cluster). Within one
-       override ``image`` is applied first, then ``patches`` (RFC 6902), so a patch has the last word;
-       a patch may not change the identity (apiVersion, kind, name, namespace) or the ownership marks;
+       ``clusterSelector`` (the model allows exactly one of them). Within one override ``image`` is
+       applied first, then ``patches`` (RFC 6902), so a patch has the last word; a patch may not change
+       the identity (apiVersion, kind, name, namespace) or the ownership marks;
     3. ``translate(manifest)``, the driver's provider translation, if given; the namespace and ownership
        marks are set again afterwards, whatever the driver did;
     4. server-set fields (``metadata.uid``, ``resourceVersion``, ``ownerReferences``, ..., ``status``) are
        removed, and ``hybridfed.io/manifest-hash`` is set to ``manifest_hash`` of the result.
 
-    Raises ``RenderError`` (``field`` names the culprit, e.g. ``spec.overrides[0].patches[1]``).
+    What the schema checks (patch operations, targeting, types) is not checked again. Raises
+    ``RenderError`` (``field`` names the culprit, e.g. ``spec.overrides[0].patches[1]``) for what only
+    rendering can tell: a patch that does not apply or touches the identity, an image override that is
+    not a registry or tag, a translation that fails.
     """
-    meta = fed.get("metadata") or {}
-    namespace, name = meta.get("namespace"), meta.get("name")
     if not namespace or not name:
         raise RenderError("metadata", "the federated object needs a name and a namespace")
-    spec = fed.get("spec") or {}
-    template = spec.get("template")
-    if not isinstance(template, Mapping):
-        raise RenderError("spec.template", "must be an object")
 
-    manifest: dict[str, Any] = copy.deepcopy(dict(template))
+    manifest = spec.template.to_manifest()  # a fresh document: the spec is never modified
     metadata = _object(manifest, "metadata")
-    if metadata.get("namespace") not in (None, "", namespace):
-        raise RenderError(
-            "spec.template.metadata.namespace",
-            f"must be empty or {namespace!r} (the federated object's own namespace), "
-            f"got {metadata['namespace']!r}",
-        )
     manifest["apiVersion"], manifest["kind"] = target
     metadata["name"] = metadata.get("name") or name
-    owner = owner_reference(fed)
     _stamp(manifest, namespace, owner)
     if replicas is not None:
         _object(manifest, "spec")["replicas"] = replicas
 
-    for index, override in enumerate(spec.get("overrides") or ()):
-        if _targets(override, cluster, f"spec.overrides[{index}]"):
+    for index, override in enumerate(spec.overrides):
+        if _targets(override, cluster):
             _apply_override(manifest, override, f"spec.overrides[{index}]")
 
     if translate is not None:
@@ -149,33 +145,22 @@ def _identity(manifest: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _targets(override: Mapping[str, Any], cluster: ClusterLike, field: str) -> bool:
-    names = override.get("clusters") or ()
-    selector = override.get("clusterSelector")
-    if not names and selector is None:
+def _targets(override: Override, cluster: ClusterLike) -> bool:
+    if cluster.name in override.clusters:
         return True
-    if cluster.name in names:
-        return True
-    try:
-        return selector is not None and selector_matches(selector, cluster.labels, f"{field}.clusterSelector")
-    except SpecError as error:
-        raise RenderError(error.field, error.message) from error
+    return override.cluster_selector is not None and selector_matches(override.cluster_selector, cluster.labels)
 
 
-def _apply_override(manifest: dict[str, Any], override: Mapping[str, Any], field: str) -> None:
-    image = override.get("image")
-    if image:
-        _apply_image(manifest, image, f"{field}.image")
-    patches = override.get("patches") or []
-    if not isinstance(patches, list):
-        raise RenderError(f"{field}.patches", "must be a list of JSON patch operations (RFC 6902)")
-    for index, operation in enumerate(patches):
+def _apply_override(manifest: dict[str, Any], override: Override, field: str) -> None:
+    if override.image is not None:
+        _apply_image(manifest, override.image, f"{field}.image")
+    for index, operation in enumerate(override.patches):
         _apply_patch(manifest, operation, f"{field}.patches[{index}]")
 
 
-def _apply_image(manifest: dict[str, Any], image: Mapping[str, Any], field: str) -> None:
-    registry: str | None = image.get("registry") or None
-    tag: str | None = image.get("tag") or None
+def _apply_image(manifest: dict[str, Any], image: ImageOverride, field: str) -> None:
+    registry = image.registry or None
+    tag = image.tag or None
     if registry is not None and not REGISTRY_PATTERN.match(registry):
         raise RenderError(
             f"{field}.registry",
@@ -189,18 +174,16 @@ def _apply_image(manifest: dict[str, Any], image: Mapping[str, Any], field: str)
             container["image"] = rewrite_image(container["image"], registry, tag)
 
 
-def _apply_patch(manifest: dict[str, Any], operation: Any, field: str) -> None:
-    # One operation at a time, so that the error names the exact operation that failed.
+def _apply_patch(manifest: dict[str, Any], patch: JsonPatchOperation, field: str) -> None:
+    # One operation at a time, so that the error names the exact operation that failed. A copy, so that
+    # a value the patch inserts is the manifest's own and later steps cannot change the spec through it.
+    # Paths start with "/" (the schema's pattern): a patch never replaces the document itself.
+    operation = copy.deepcopy(patch.to_operation())
     before = _identity(manifest)
     try:
-        patched = jsonpatch.JsonPatch([operation]).apply(manifest, in_place=True)
+        jsonpatch.JsonPatch([operation]).apply(manifest, in_place=True)
     except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as error:
         raise RenderError(field, f"cannot apply {operation!r}: {error}") from error
-    if not isinstance(patched, dict):
-        raise RenderError(field, "the patched manifest is no longer an object")
-    changed = [key for key, value in _identity(patched).items() if before[key] != value]
+    changed = [key for key, value in _identity(manifest).items() if before[key] != value]
     if changed:
         raise RenderError(field, f"must not change {', '.join(changed)}")
-    if patched is not manifest:  # a patch of the root path "" returns a new document
-        manifest.clear()
-        manifest.update(patched)

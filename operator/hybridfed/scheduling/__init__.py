@@ -1,8 +1,9 @@
 """Placement: which member clusters get a federated object and how many replicas each runs.
 
-Pure functions of plain data (the federated object's body as the API server returns it, and
-``ClusterFacts``): no I/O, no kopf, no Kubernetes client. ``transition`` (moving replicas without
-losing ready ones) and ``waves`` (progressive rollout) are pure too.
+Pure functions of typed data (the federated object's spec as ``api.parse.parse_federated`` returns it,
+and ``ClusterFacts``): no I/O, no kopf, no Kubernetes client. The spec's own rules (a known strategy,
+counts >= 0, min <= max, ...) are the model's; scheduling does not check them again. ``transition``
+(moving replicas without losing ready ones) and ``waves`` (progressive rollout) are pure too.
 """
 
 from hybridfed.api.errors import PlacementError, SpecError, UnschedulableError
@@ -12,13 +13,7 @@ from hybridfed.scheduling.division import DEFAULT_STRATEGY, STRATEGIES, Division
 from hybridfed.scheduling.eligibility import NOT_READY_REASON, select_clusters
 from hybridfed.scheduling.facts import ClusterFacts
 from hybridfed.scheduling.moves import describe_moves
-from hybridfed.scheduling.placement import (
-    WEIGHT_ZERO_REASON,
-    Decision,
-    desired_replicas,
-    failback_enabled,
-    place,
-)
+from hybridfed.scheduling.placement import WEIGHT_ZERO_REASON, Decision, place
 from hybridfed.scheduling.spread import SPREAD_BY, apply_spread, groups_of
 from hybridfed.scheduling.transition import safe_transition
 from hybridfed.scheduling.waves import WavePlan, WaveState, plan_wave, resolve_waves
@@ -41,9 +36,7 @@ __all__ = [
     "WaveState",
     "apply_spread",
     "describe_moves",
-    "desired_replicas",
     "divide_replicas",
-    "failback_enabled",
     "fit",
     "groups_of",
     "place",

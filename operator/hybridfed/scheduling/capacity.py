@@ -13,25 +13,34 @@ from decimal import Decimal
 from typing import Any
 
 from hybridfed.api.errors import PlacementError
+from hybridfed.api.federated import Template
 from hybridfed.api.quantity import QuantityError
 from hybridfed.api.resources import pod_requests
 
 POD_SPEC_FIELD = "spec.template.spec.template.spec"
 
 
-def pod_request(template: Mapping[str, Any] | None) -> dict[str, Decimal]:
+def pod_request(template: Template) -> dict[str, Decimal]:
     """What one replica of a workload template requests: ``cpu`` (cores), ``memory`` (bytes), ``pods`` (1).
 
     Read from the pod template (``spec.template.spec`` of the Deployment, StatefulSet, ... template):
     app containers plus sidecars, or the init phase's peak if larger, plus overhead. A pod without requests
-    counts as one pod slot only. Raises ``PlacementError`` naming the pod spec for a malformed quantity.
+    counts as one pod slot only. The pod template is kept as written (the API checks only replicas of a
+    workload's spec; the member's API server checks the rest), so this raises ``PlacementError`` naming
+    the pod spec for a malformed quantity or shape.
     """
-    spec = (template or {}).get("spec") or {}
-    pod_spec = (spec.get("template") or {}).get("spec") or {}
+    pod_spec = _child(_child(_child(template, "spec"), "template"), "spec")
     try:
-        return pod_requests({"spec": pod_spec})
+        return pod_requests({"spec": pod_spec or {}})
     except (QuantityError, TypeError, AttributeError) as exc:
         raise PlacementError(POD_SPEC_FIELD, f"bad resource requests: {exc}") from None
+
+
+def _child(parent: object, name: str) -> Any:
+    """``parent.<name>`` of a model (a declared field or one kept as written), ``parent[name]`` of a dict."""
+    if isinstance(parent, Mapping):
+        return parent.get(name)
+    return getattr(parent, name, None)
 
 
 def fit(available: Mapping[str, float], request: Mapping[str, Decimal], running: int = 0) -> int | None:

@@ -17,13 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from hybridfed.api.errors import PlacementError
+from hybridfed.api.federated import ReplicaLimit, ReplicaPolicy, ReplicaStrategy
 
-FIELD = "spec.placement.replicas"
-STRATEGIES: tuple[str, ...] = ("Duplicated", "Weighted", "Capacity", "Cost")
-DEFAULT_STRATEGY = "Duplicated"
+DEFAULT_STRATEGY: ReplicaStrategy = ReplicaPolicy.model_fields["strategy"].default
 
 
 @dataclass(frozen=True)
@@ -38,7 +35,7 @@ class Division:
 class _Request:
     desired: int
     clusters: tuple[str, ...]  # sorted, unique
-    weights: Mapping[str, int]  # as written in the spec (validated)
+    weights: Mapping[str, int]  # as written in the spec
     lower: Mapping[str, int]  # per cluster in ``clusters``
     upper: Mapping[str, int | None]  # None: unbounded; for Capacity and Cost also capped by what fits
     previous: Mapping[str, int] | None
@@ -48,11 +45,11 @@ class _Request:
 
 
 def divide_replicas(
-    strategy: str,
+    strategy: ReplicaStrategy,
     desired: int,
     eligible: Sequence[str],
     weights: Mapping[str, int],
-    limits: Mapping[str, Mapping[str, int]],
+    limits: Mapping[str, ReplicaLimit],
     previous: Mapping[str, int] | None = None,
     *,
     fits: Mapping[str, int | None] | None = None,
@@ -104,12 +101,9 @@ def divide_replicas(
     cluster with weight 0 that gets no replicas is left out, while a weighted cluster that rounds to 0
     stays in with 0 (it keeps its object, which avoids churn when the count changes again).
 
-    Raises ``PlacementError`` (a ``ValueError``) naming ``spec.placement.replicas.strategy`` for an
-    unknown strategy, and naming the field for bad weights, limits or replicas.
+    The arguments are those of the parsed spec (``ReplicaPolicy``, ``template.replicas``), whose model
+    has already checked them: a known strategy, weights and counts >= 0, ``limits`` min <= max.
     """
-    require_count(desired, "spec.template.spec.replicas")
-    check_strategy(strategy)
-    check_weights(weights)
     clusters = tuple(sorted(set(eligible)))
     lower, upper = _bounds(clusters, limits)
     room = {c: (fits or {}).get(c) for c in clusters}
@@ -123,40 +117,15 @@ def divide_replicas(
     return _STRATEGIES[strategy](_Request(desired, clusters, weights, lower, upper, previous, room, price, failback))
 
 
-def check_strategy(strategy: str) -> None:
-    """Raise ``PlacementError`` unless ``strategy`` is known (also for kinds without replicas)."""
-    if strategy not in _STRATEGIES:
-        expected = ", ".join(STRATEGIES)
-        raise PlacementError(f"{FIELD}.strategy", f"unknown strategy {strategy!r}; expected one of {expected}")
-
-
-def require_count(value: Any, field: str) -> int:
-    """``value`` if it is a non-negative int (bool excluded), else ``PlacementError`` naming ``field``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise PlacementError(field, f"must be a non-negative integer, got {value!r}")
-    return value
-
-
-def check_weights(weights: Mapping[str, int]) -> None:
-    """Raise ``PlacementError`` naming the weight unless every weight is a non-negative int."""
-    for name, weight in weights.items():
-        require_count(weight, f"{FIELD}.weights.{name}")
-
-
 def _bounds(
-    clusters: Sequence[str], limits: Mapping[str, Mapping[str, int]]
+    clusters: Sequence[str], limits: Mapping[str, ReplicaLimit]
 ) -> tuple[dict[str, int], dict[str, int | None]]:
-    # Validate every entry, not only eligible clusters, so a bad spec fails the same way whatever is up.
-    parsed: dict[str, tuple[int, int | None]] = {}
-    for name, limit in limits.items():
-        low = require_count((limit or {}).get("min") or 0, f"{FIELD}.limits.{name}.min")  # null: unset
-        high = (limit or {}).get("max")
-        if high is not None and require_count(high, f"{FIELD}.limits.{name}.max") < low:
-            raise PlacementError(f"{FIELD}.limits.{name}", f"min ({low}) is greater than max ({high})")
-        parsed[name] = (low, high)
-    unbounded: tuple[int, int | None] = (0, None)
-    lower = {c: parsed.get(c, unbounded)[0] for c in clusters}
-    upper = {c: parsed.get(c, unbounded)[1] for c in clusters}
+    lower: dict[str, int] = {}
+    upper: dict[str, int | None] = {}
+    for c in clusters:
+        limit = limits.get(c)
+        lower[c] = (limit.min or 0) if limit is not None else 0  # null min: unset
+        upper[c] = limit.max if limit is not None else None
     return lower, upper
 
 
@@ -394,11 +363,13 @@ def _raise_toward(
     return result, 0
 
 
-_STRATEGIES: dict[str, Callable[[_Request], Division]] = {
+_STRATEGIES: dict[ReplicaStrategy, Callable[[_Request], Division]] = {
     "Duplicated": _duplicated,
     "Weighted": _weighted,
     "Capacity": _capacity,
     "Cost": _cost,
 }
+#: The strategies implemented here; a test checks they are exactly the API's (``ReplicaStrategy``).
+STRATEGIES: tuple[ReplicaStrategy, ...] = tuple(_STRATEGIES)
 #: Strategies that read ``fits``: what does not fit a cluster is not placed there.
 CAPACITY_AWARE = frozenset({"Capacity", "Cost"})

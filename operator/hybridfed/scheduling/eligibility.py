@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence, Set
 
+from hybridfed.api.federated import Placement
+from hybridfed.api.meta import LabelSelector, Toleration
 from hybridfed.api.selectors import selector_matches, tolerates
 from hybridfed.scheduling.facts import ClusterFacts
 
@@ -12,9 +13,7 @@ from hybridfed.scheduling.facts import ClusterFacts
 NOT_READY_REASON = "NotReady"
 
 
-def select_clusters(
-    placement: Mapping[str, Any], clusters: Sequence[ClusterFacts]
-) -> tuple[list[str], dict[str, str]]:
+def select_clusters(placement: Placement, clusters: Sequence[ClusterFacts]) -> tuple[list[str], dict[str, str]]:
     """Return the eligible cluster names (sorted) and a short reason for each excluded cluster.
 
     Filters, all ANDed: ``clusters``, ``providers`` and ``regions`` restrict only when non-empty;
@@ -22,11 +21,11 @@ def select_clusters(
     tolerated by ``tolerations``; the cluster must be Ready. The placement filters are checked before
     readiness so that a cluster the object never targets is reported as such, not as NotReady.
     """
-    wanted_names = set(placement.get("clusters") or ())
-    wanted_providers = set(placement.get("providers") or ())
-    wanted_regions = set(placement.get("regions") or ())
-    selector: Mapping[str, Any] | None = placement.get("clusterSelector")
-    tolerations: Sequence[Mapping[str, Any]] = placement.get("tolerations") or ()
+    wanted_names = frozenset(placement.clusters)
+    wanted_providers = frozenset(placement.providers)
+    wanted_regions = frozenset(placement.regions)
+    selector = placement.cluster_selector
+    tolerations = placement.tolerations
 
     eligible: list[str] = []
     excluded: dict[str, str] = {}
@@ -43,11 +42,11 @@ def select_clusters(
 
 def _exclusion_reason(
     cluster: ClusterFacts,
-    names: set[str],
-    providers: set[str],
-    regions: set[str],
-    selector: Mapping[str, Any] | None,
-    tolerations: Sequence[Mapping[str, Any]],
+    names: Set[str],
+    providers: Set[str],
+    regions: Set[str],
+    selector: LabelSelector | None,
+    tolerations: Sequence[Toleration],
 ) -> str | None:
     if names and cluster.name not in names:
         return "not in placement.clusters"
@@ -55,7 +54,7 @@ def _exclusion_reason(
         return f"provider {cluster.provider} not in placement.providers"
     if regions and cluster.region not in regions:
         return f"region {cluster.region or '(none)'} not in placement.regions"
-    if not selector_matches(selector, cluster.labels, "spec.placement.clusterSelector"):
+    if not selector_matches(selector, cluster.labels):
         return "clusterSelector does not match"
     for taint in cluster.taints:
         if not tolerates(tolerations, taint):

@@ -22,10 +22,9 @@ def describe_moves(previous: Mapping[str, int] | None, decision: Decision) -> li
     count grew, so a scale change at the same time as a failure is attributed to the failure.
     """
     before = dict(previous or {})
-    after = {c: n for c, n in decision.clusters.items() if n is not None}
-    diff = {c: after.get(c, 0) - before.get(c, 0) for c in sorted(before.keys() | after.keys())}
+    diff = _diff(previous, decision)
     gains = {c: d for c, d in diff.items() if d > 0}
-    lost = [c for c in before if c not in after and before[c] > 0 and c in decision.excluded]
+    lost = [c for c in before if decision.clusters.get(c) is None and before[c] > 0 and c in decision.excluded]
     if lost:
         count = sum(before[c] for c in lost)
         who = ", ".join(_departure(c, decision.excluded[c]) for c in sorted(lost))
@@ -38,6 +37,17 @@ def describe_moves(previous: Mapping[str, int] | None, decision: Decision) -> li
     if not moved:
         return []
     return [f"{moved} {_replicas(moved)} moved to {_changes(gains)} from {_changes(losses)}"]
+
+
+def moved_to(previous: Mapping[str, int] | None, decision: Decision) -> str:
+    """Where replicas went: the clusters whose count grew, ``"eks-sg(+1), idc-bj(+1)"`` (empty: nowhere)."""
+    return _changes({c: d for c, d in _diff(previous, decision).items() if d > 0})
+
+
+def _diff(previous: Mapping[str, int] | None, decision: Decision) -> dict[str, int]:
+    before = dict(previous or {})
+    after = {c: n for c, n in decision.clusters.items() if n is not None}
+    return {c: after.get(c, 0) - before.get(c, 0) for c in sorted(before.keys() | after.keys())}
 
 
 def _changes(deltas: Mapping[str, int]) -> str:

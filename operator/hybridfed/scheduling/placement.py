@@ -1,22 +1,13 @@
-"""``place``: from a federated object and the fleet to a placement decision."""
+"""``place``: from a federated object's parsed spec and the fleet to a placement decision."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from hybridfed.api.errors import PlacementError
+from hybridfed.api.federated import FederatedSpec, ReplicaStrategy
 from hybridfed.scheduling.capacity import fit, pod_request
-from hybridfed.scheduling.division import (
-    CAPACITY_AWARE,
-    DEFAULT_STRATEGY,
-    check_strategy,
-    check_weights,
-    cost_rank,
-    divide_replicas,
-    require_count,
-)
+from hybridfed.scheduling.division import CAPACITY_AWARE, cost_rank, divide_replicas
 from hybridfed.scheduling.eligibility import NOT_READY_REASON, select_clusters
 from hybridfed.scheduling.facts import ClusterFacts
 from hybridfed.scheduling.spread import Rank, apply_spread
@@ -43,28 +34,14 @@ class Decision:
         return [name for name, reason in self.excluded.items() if reason == NOT_READY_REASON]
 
 
-def desired_replicas(template: Mapping[str, Any] | None) -> int | None:
-    """``spec.template.spec.replicas`` if the template has it, else None (not a scaled workload)."""
-    replicas = ((template or {}).get("spec") or {}).get("replicas")
-    return None if replicas is None else require_count(replicas, "spec.template.spec.replicas")
-
-
-def failback_enabled(fed: Mapping[str, Any]) -> bool:
-    """``spec.failover.failback``, true unless set to false."""
-    value = ((fed.get("spec") or {}).get("failover") or {}).get("failback", True)
-    if not isinstance(value, bool):
-        raise PlacementError("spec.failover.failback", f"must be true or false, got {value!r}")
-    return value
-
-
 def place(
-    fed: Mapping[str, Any],
+    spec: FederatedSpec,
     clusters: Sequence[ClusterFacts],
     previous: Mapping[str, int] | None = None,
     *,
     running: Mapping[str, int] | None = None,
 ) -> Decision:
-    """Decide which clusters get ``fed`` and how many replicas each runs.
+    """Decide which clusters get the object whose parsed spec is ``spec`` and how many replicas each runs.
 
     1. Eligibility: ``select_clusters(spec.placement, clusters)`` (filters, taints, Ready). A cluster
        that is not Ready is excluded with reason ``NotReady`` (``Decision.failed``); the caller marks a
@@ -88,35 +65,35 @@ def place(
     selected with 0: it keeps its object, so the next scale-up does not have to create it again.
     A template without ``spec.replicas`` goes to every eligible cluster (within the spread) with None.
 
-    Raises ``PlacementError`` naming the field for bad input, and its subclass ``UnschedulableError``
-    when the spread cannot be met: the caller should then leave the running placement as it is.
+    ``spec`` comes from ``api.parse.parse_federated``, which has checked every field (strategy, weights,
+    limits, spread, replicas); nothing is checked twice here. Raises ``PlacementError`` naming the pod
+    spec for resource requests that are not quantities (the schema does not look inside the template),
+    and its subclass ``UnschedulableError`` when the spread cannot be met: the caller should then leave
+    the running placement as it is.
     """
-    spec: Mapping[str, Any] = fed.get("spec") or {}
-    placement: Mapping[str, Any] = spec.get("placement") or {}
-    rules: Mapping[str, Any] = placement.get("replicas") or {}
-    strategy: str = rules.get("strategy") or DEFAULT_STRATEGY
-    weights: Mapping[str, int] = rules.get("weights") or {}
-    check_strategy(strategy)  # bad input is reported whatever the kind and whatever the fleet
-    check_weights(weights)
-    failback = failback_enabled(fed)
+    placement = spec.placement
+    rules = placement.replicas
+    strategy = rules.strategy
+    weights: Mapping[str, int] = rules.weights or {}
+    failback = spec.failover.failback
     facts = {c.name: c for c in clusters}
     eligible, excluded = select_clusters(placement, clusters)
 
-    desired = desired_replicas(spec.get("template"))
+    desired = spec.template.replicas
     if desired is None:
-        spread, skipped = apply_spread(placement.get("spread"), eligible, facts, lambda c: (c,), previous or ())
+        spread, skipped = apply_spread(placement.spread, eligible, facts, lambda c: (c,), previous or ())
         return Decision(dict.fromkeys(spread, None), _sorted({**excluded, **skipped}))
 
     fits: dict[str, int | None] = {}
     prices: dict[str, float | None] = {}
     if strategy in CAPACITY_AWARE:
-        request = pod_request(spec.get("template"))
+        request = pod_request(spec.template)
         held = running if running is not None else previous or {}
         fits = {c: fit(facts[c].available, request, held.get(c, 0)) for c in eligible}
         prices = {c: facts[c].price_per_pod for c in eligible}
     rank = _rank(strategy, weights, fits, prices)
     sticky = () if strategy == "Cost" and failback else previous or ()  # Cost is only sticky without failback
-    eligible, skipped = apply_spread(placement.get("spread"), eligible, facts, rank, sticky)
+    eligible, skipped = apply_spread(placement.spread, eligible, facts, rank, sticky)
     excluded.update(skipped)
 
     division = divide_replicas(
@@ -124,7 +101,7 @@ def place(
         desired,
         eligible,
         weights,
-        rules.get("limits") or {},
+        rules.limits or {},
         previous,
         fits=fits,
         prices=prices,
@@ -138,7 +115,10 @@ def place(
 
 
 def _rank(
-    strategy: str, weights: Mapping[str, int], fits: Mapping[str, int | None], prices: Mapping[str, float | None]
+    strategy: ReplicaStrategy,
+    weights: Mapping[str, int],
+    fits: Mapping[str, int | None],
+    prices: Mapping[str, float | None],
 ) -> Rank:
     """The strategy's preference between clusters, for choosing spread groups (smaller sorts first)."""
     if strategy == "Cost":

@@ -4,20 +4,20 @@ regions or zones."""
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any
+from typing import Any, get_args
 
-from hybridfed.api.errors import PlacementError, UnschedulableError
-from hybridfed.scheduling.division import require_count
+from hybridfed.api.errors import UnschedulableError
+from hybridfed.api.federated import Spread, SpreadBy
 from hybridfed.scheduling.facts import ClusterFacts
 
 FIELD = "spec.placement.spread"
-SPREAD_BY: tuple[str, ...] = ("provider", "region", "zone")
+SPREAD_BY: tuple[str, ...] = get_args(SpreadBy)
 
 #: Orders clusters by the strategy's preference, most preferred first (a sort key).
 Rank = Callable[[str], tuple[Any, ...]]
 
 
-def groups_of(cluster: ClusterFacts, by: str) -> frozenset[str]:
+def groups_of(cluster: ClusterFacts, by: SpreadBy) -> frozenset[str]:
     """The groups ``cluster`` belongs to: its provider, its region, or each of its zones (maybe none)."""
     if by == "provider":
         return frozenset({cluster.provider} if cluster.provider else ())
@@ -27,7 +27,7 @@ def groups_of(cluster: ClusterFacts, by: str) -> frozenset[str]:
 
 
 def apply_spread(
-    spread: Mapping[str, Any] | None,
+    spread: Spread | None,
     eligible: Sequence[str],
     facts: Mapping[str, ClusterFacts],
     rank: Rank,
@@ -45,11 +45,11 @@ def apply_spread(
     lying entirely within the covered groups are then added too: they cost no extra group.
 
     Raises ``UnschedulableError`` naming ``spec.placement.spread.minGroups`` when fewer than
-    ``minGroups`` groups can be covered, and ``PlacementError`` for a malformed spread.
+    ``minGroups`` groups can be covered (the model has already rejected a malformed spread).
     """
-    if not spread:
+    if spread is None:
         return list(eligible), {}
-    by, low, high = _parse(spread)
+    by, low, high = spread.by, spread.min_groups, spread.max_groups
     members = {c: groups_of(facts[c], by) for c in eligible}
     excluded = {c: f"no {by} to spread by ({FIELD}.by)" for c in eligible if not members[c]}
     candidates = [c for c in eligible if members[c]]
@@ -71,20 +71,6 @@ def apply_spread(
             problem = f"the eligible clusters cover only {len(covered)}{names}"
         raise UnschedulableError(f"{FIELD}.minGroups", f"needs at least {low} distinct {by}s, {problem}")
     return sorted(chosen), excluded
-
-
-def _parse(spread: Mapping[str, Any]) -> tuple[str, int, int | None]:
-    by = spread.get("by")
-    if by not in SPREAD_BY:
-        raise PlacementError(f"{FIELD}.by", f"must be one of {', '.join(SPREAD_BY)}, got {by!r}")
-    low = require_count(spread.get("minGroups", 1), f"{FIELD}.minGroups")  # the API's default is 1
-    high = spread.get("maxGroups")
-    if high is not None:
-        if require_count(high, f"{FIELD}.maxGroups") < 1:
-            raise PlacementError(f"{FIELD}.maxGroups", "must be at least 1")
-        if low > high:
-            raise PlacementError(f"{FIELD}.minGroups", f"minGroups ({low}) is greater than maxGroups ({high})")
-    return str(by), low, high
 
 
 def _choose(

@@ -12,12 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hybridfed.api.errors import PlacementError
-from hybridfed.scheduling.division import require_count
+from hybridfed.api.federated import Rollout
 
 FIELD = "spec.rollout"
-ROLLOUT_STRATEGIES: tuple[str, ...] = ("All", "Waves")
-DEFAULT_WAVE_TIMEOUT_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -66,40 +63,29 @@ class WavePlan:
         return self.wave >= len(self.waves)
 
 
-def resolve_waves(rollout: Mapping[str, Any] | None, clusters: Sequence[str]) -> tuple[tuple[str, ...], ...]:
+def resolve_waves(rollout: Rollout, clusters: Sequence[str]) -> tuple[tuple[str, ...], ...]:
     """The placed ``clusters`` of each wave of ``spec.rollout.waves``, in ``clusters`` order.
 
     A wave with ``clusters`` takes those that are placed (a cluster named twice belongs to the first
     wave naming it). A wave with ``percent`` brings the share of placed clusters reached by the end of
     that wave up to ``percent`` (cumulative, rounded up, at least one), drawing in order from the
-    clusters that no wave names. Clusters left over belong to the last wave. With strategy All (or no
-    ``spec.rollout``) there is one wave of every cluster.
+    clusters that no wave names. Clusters left over belong to the last wave. With strategy All (the
+    default) there is one wave of every cluster. The model has checked the rest: Waves has at least one
+    wave, each wave sets exactly one of clusters or percent (1 to 100).
     """
-    rollout = rollout or {}
-    strategy = rollout.get("strategy") or "All"
-    if strategy not in ROLLOUT_STRATEGIES:
-        raise PlacementError(f"{FIELD}.strategy", f"must be one of {', '.join(ROLLOUT_STRATEGIES)}, got {strategy!r}")
-    if strategy == "All":
+    if rollout.strategy == "All" or not rollout.waves:
         return (tuple(clusters),)
-    specs: Sequence[Mapping[str, Any]] = rollout.get("waves") or ()
-    if not specs:
-        raise PlacementError(f"{FIELD}.waves", "needs at least one wave with strategy Waves")
 
     placed = list(dict.fromkeys(clusters))
-    named = {c for spec in specs for c in spec.get("clusters") or ()}
+    named = {c for spec in rollout.waves for c in spec.clusters}
     pool = [c for c in placed if c not in named]  # what percent waves draw from
     assigned: set[str] = set()
     waves: list[list[str]] = []
-    for i, spec in enumerate(specs):
-        names, percent = spec.get("clusters") or [], spec.get("percent")
-        if bool(names) == (percent is not None):
-            raise PlacementError(f"{FIELD}.waves[{i}]", "set exactly one of clusters or percent")
-        if names:
-            members = [c for c in placed if c in names and c not in assigned]
+    for spec in rollout.waves:
+        if spec.clusters:
+            members = [c for c in placed if c in spec.clusters and c not in assigned]
         else:
-            share = require_count(percent, f"{FIELD}.waves[{i}].percent")
-            if not 1 <= share <= 100:
-                raise PlacementError(f"{FIELD}.waves[{i}].percent", f"must be 1 to 100, got {share}")
+            share = spec.percent or 100
             reach = max(1, -(-share * len(placed) // 100))  # ceil, in integers
             members = [c for c in pool if c not in assigned][: max(0, reach - len(assigned))]
         assigned.update(members)
@@ -109,7 +95,7 @@ def resolve_waves(rollout: Mapping[str, Any] | None, clusters: Sequence[str]) ->
 
 
 def plan_wave(
-    rollout: Mapping[str, Any] | None,
+    rollout: Rollout,
     clusters: Sequence[str],
     updated: Mapping[str, bool],
     state: WaveState | None,
@@ -128,8 +114,7 @@ def plan_wave(
     Strategy All allows every cluster at once and never halts.
     """
     waves = resolve_waves(rollout, clusters)
-    timeout = require_count((rollout or {}).get("waveTimeoutSeconds", DEFAULT_WAVE_TIMEOUT_SECONDS),
-                            f"{FIELD}.waveTimeoutSeconds")
+    timeout = rollout.wave_timeout_seconds
     every = frozenset(clusters)
     if state is None or state.revision != revision:
         wave, started = 0, now
@@ -142,7 +127,7 @@ def plan_wave(
     while wave < len(waves) and not pending(wave):
         wave, started = wave + 1, now
     new_state = WaveState(wave, revision, started)
-    if ((rollout or {}).get("strategy") or "All") == "All":
+    if rollout.strategy == "All":
         return WavePlan(wave, every, False, "strategy All: every cluster at once", new_state, waves)
     if wave >= len(waves):
         return WavePlan(wave, every, False, f"all {len(waves)} waves complete", new_state, waves)
