@@ -81,6 +81,7 @@ LEADER_TIMINGS = ("--lease-duration", "6", "--renew-deadline", "4", "--retry-per
 LEASE_NAMESPACE = "hybridfed-system"
 LEASE_NAME = "hybridfed-operator"
 LEADER_LINE = re.compile(r"became leader as (\S+)")
+UNRESOLVED_LINE = "Unresolved resources cannot be served"
 MEMBER_SA_NAMESPACE = "hybridfed-system"
 MEMBER_SA = "hybridfed-member"
 NOT_READY_GRACE = 2.0  # seconds before the hub says Ready again in which a delete is not counted
@@ -264,9 +265,10 @@ def deletes_in_windows(records: Iterable[AuditRecord], windows: Sequence[Window]
 
     - "explicit": the bench had asked for the federated object's deletion before (`explicit`: name -> when);
       the user's removal may reach a member whatever its health;
-    - "spec-change": only in a stopped window the hub did not yet call NotReady, the bench had changed the
-      object's spec (`changed`: name -> when) since `detection` seconds before the window opened: a spec
-      change deletes, and the operator could not know yet that the member was down;
+    - "spec-change": the bench had changed the object's spec (`changed`: name -> when) since `detection`
+      seconds before the window opened, and either the hub did not call the member NotReady yet (the
+      operator could not know it was down; e.g. a Capacity placement that no longer names it) or it is a Job
+      (a new template is a new run: the old Job is deleted wherever the new one is to run, Ready or not);
     - "unexplained": anything else, health deciding a deletion. Only these break the invariant.
     """
     out = []
@@ -281,7 +283,7 @@ def deletes_in_windows(records: Iterable[AuditRecord], windows: Sequence[Window]
         why = "unexplained"
         if asked is not None and asked <= rec.at:
             why = "explicit"
-        elif all(w.source != "hub-notready" for w in hits) and any(
+        elif (rec.resource == "jobs" or all(w.source != "hub-notready" for w in hits)) and any(
                 w.start - detection <= t <= rec.at for w in hits for t in (changed or {}).get(rec.name, ())):
             why = "spec-change"
         out.append({"cluster": rec.cluster, "at": _iso(rec.at), "resource": rec.resource, "name": rec.name,
@@ -327,6 +329,7 @@ def _condition(obj: Mapping[str, Any], type_: str) -> Mapping[str, Any]:
 @dataclass
 class Findings:
     lost: list[dict[str, Any]] = field(default_factory=list)
+    not_placed: list[dict[str, Any]] = field(default_factory=list)
     orphans: list[dict[str, Any]] = field(default_factory=list)
     stale_copies: list[dict[str, Any]] = field(default_factory=list)
     replica_excess: list[dict[str, Any]] = field(default_factory=list)
@@ -339,13 +342,20 @@ class Findings:
         return len(self.stale_copies) + len(self.replica_excess)
 
     @property
-    def clean(self) -> bool:
-        """Converged: every object Ready at its generation, members holding exactly what is placed."""
-        return not (self.lost or self.orphans or self.duplicates or self.replicas_short or self.unconverged
+    def settled(self) -> bool:
+        """Converged: every object Ready at its generation, members holding exactly what is placed. Orphans
+        do not count: once their federated object is gone nothing removes them, so waiting is pointless (the
+        final check reports them)."""
+        return not (self.lost or self.not_placed or self.duplicates or self.replicas_short or self.unconverged
                     or self.deleting)
 
+    @property
+    def clean(self) -> bool:
+        return self.settled and not self.orphans
+
     def counts(self) -> dict[str, int]:
-        return {"lost": len(self.lost), "orphans": len(self.orphans), "duplicates": self.duplicates,
+        return {"lost": len(self.lost), "not_placed": len(self.not_placed), "orphans": len(self.orphans),
+                "duplicates": self.duplicates,
                 "stale_copies": len(self.stale_copies), "replica_excess": len(self.replica_excess),
                 "replicas_short": len(self.replicas_short), "unconverged": len(self.unconverged),
                 "deleting": len(self.deleting)}
@@ -403,8 +413,10 @@ def check_state(feds: Sequence[Mapping[str, Any]], member_objects: Mapping[str, 
             other = present.get(cluster)
             why = "missing" if other is None else \
                 f"held by {((other.get('metadata') or {}).get('annotations') or {}).get(kinds.OWNER_ANNOTATION)}"
-            found.lost.append({"owner": owner, "cluster": cluster, "why": why,
-                               "in_status_placement": cluster in placed})
+            # Lost: the placement says it is there. Not placed: a Ready member the spec selects is missing
+            # from a placement that is current for the spec (a member that joined again, a stalled operator).
+            (found.lost if cluster in placed else found.not_placed).append(
+                {"owner": owner, "cluster": cluster, "why": why})
         if converged:
             for cluster in sorted(set(held) - set(placed)):
                 if cluster in ready:
@@ -445,16 +457,32 @@ class Operators:
             self._log_start[name] = log.stat().st_size if log.exists() else 0
         return self.fleet.spawn("hub", name, self.argv(), env={**os.environ, "POD_NAME": name})
 
-    def identity(self, name: str) -> str | None:
-        """The identity the running process of `name` took the Lease as (its log says), if it ever led."""
+    def _current_log(self, name: str) -> str:
+        """What the running process of `name` logged so far."""
         log = self.log(name)
         if not log.exists():
-            return None
+            return ""
         with open(log, "rb") as fh:
             fh.seek(self._log_start.get(name, 0))
-            text = fh.read().decode(errors="replace")
-        found = LEADER_LINE.findall(text)
+            return fh.read().decode(errors="replace")
+
+    def identity(self, name: str) -> str | None:
+        """The identity the running process of `name` took the Lease as (its log says), if it ever led."""
+        found = LEADER_LINE.findall(self._current_log(name))
         return found[-1] if found else None
+
+    def unresolved(self) -> list[str]:
+        """Running replicas whose kopf could not resolve hybridfed's resources at start (it logs so once and
+        never serves them: a leader like that reconciles nothing)."""
+        return [n for n in REPLICAS if self.pid(n) is not None and UNRESOLVED_LINE in self._current_log(n)]
+
+    def kill_all(self) -> None:
+        """SIGKILL both replicas (the supervisor starts them again)."""
+        for name in REPLICAS:
+            pid = self.pid(name)
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
     def pid(self, name: str) -> int | None:
         return self.fleet.pid("hub", name)
@@ -1062,7 +1090,7 @@ async def chaos_run(chaos: ChaosFleet, opts: Options) -> dict[str, Any]:
     stop_load = asyncio.Event()
     out: dict[str, Any] = {}
     try:
-        await common.ensure_namespace(hub, NAMESPACE)
+        await asyncio.to_thread(bootstrap.bind_namespace, fleet, NAMESPACE)  # the tenant may use the members
         watch.start()
         say(f"load: {opts.size} objects of each of {len(LOAD_KINDS)} kinds, then {opts.rate:g} ops/s")
         await load.populate()
@@ -1088,9 +1116,22 @@ async def chaos_run(chaos: ChaosFleet, opts: Options) -> dict[str, Any]:
             "waiting for convergence")
         converge_s, at_converge = await wait_converged(hub, member_clients, opts.converge_timeout)
         if converge_s is None:
-            say(f"NOT converged within {opts.converge_timeout:.0f}s: {at_converge.counts()}; quiet {opts.quiet:.0f}s")
+            say(f"NOT converged within {opts.converge_timeout:.0f}s: {at_converge.counts()}")
+            stalled = chaos.operators.unresolved()
+            out["stalled_operators"] = stalled
+            if stalled:
+                # A leader whose kopf never resolved the federated kinds reconciles nothing, ever: say so, then
+                # restart both replicas so that the final check can still tell what was lost underneath.
+                injector.findings.append(
+                    f"operator replica(s) {', '.join(stalled)} logged \"{UNRESOLVED_LINE}\" at start (they started "
+                    "while the hub API server was starting) and never served the federated kinds; the fleet did "
+                    f"not converge within {opts.converge_timeout:.0f}s; both replicas were restarted by the bench")
+                say(f"stalled operator(s) {', '.join(stalled)}: restarting both replicas, waiting again")
+                chaos.operators.kill_all()
+                again, at_converge = await wait_converged(hub, member_clients, opts.converge_timeout)
+                out["converge_after_operator_restart_s"] = again
         else:
-            say(f"converged in {converge_s:.1f}s; quiet {opts.quiet:.0f}s")
+            say(f"converged in {converge_s:.1f}s")
         await asyncio.sleep(opts.quiet)
         final = None
         for _ in range(30):
@@ -1131,7 +1172,7 @@ async def wait_converged(hub: KubeClient, members: Mapping[str, KubeClient], tim
         snap = await snapshot(hub, members)
         if snap is not None:
             last = snap[0]
-            if last.clean:
+            if last.settled:
                 return round(time.monotonic() - started, 2), last
         await asyncio.sleep(2.0)
     return None, last
@@ -1152,6 +1193,7 @@ def summarize(opts: Options, injector: Injector, load: Load, findings: Findings,
         "faults_skipped": SKIPPED_FAULTS,
         "fault_phase_s": round(last_fault_end - phase_wall, 1),
         "lost": len(findings.lost),
+        "not_placed": len(findings.not_placed),
         "orphans": len(findings.orphans),
         "duplicates": findings.duplicates,
         "stale_copies": len(findings.stale_copies),
@@ -1180,7 +1222,7 @@ def summarize(opts: Options, injector: Injector, load: Load, findings: Findings,
         "audit_bytes": dict(sizes),
         "audit_records_in_namespace": len(records),
         "details": {
-            "lost": findings.lost[:100], "orphans": findings.orphans[:100],
+            "lost": findings.lost[:100], "not_placed": findings.not_placed[:100], "orphans": findings.orphans[:100],
             "stale_copies": findings.stale_copies[:100], "replica_excess": findings.replica_excess[:100],
             "replicas_short": findings.replicas_short[:100], "unconverged": findings.unconverged[:100],
             "deletes_in_windows": deletes[:200], "jobs_run_twice": reruns[:100],
@@ -1193,6 +1235,7 @@ def summarize(opts: Options, injector: Injector, load: Load, findings: Findings,
 FIGURE_ROWS = (
     ("faults injected", "faults_injected"),
     ("objects lost", "lost"),
+    ("selected Ready members never given the object", "not_placed"),
     ("orphans", "orphans"),
     ("duplicates (stale copies + replica excess)", "duplicates"),
     ("replicas short of desired", "replicas_short"),
@@ -1202,6 +1245,7 @@ FIGURE_ROWS = (
     ("  spec changes before the hub knew", "deletes_while_stopped_after_spec_change"),
     ("Jobs run more than once", "jobs_run_twice"),
     ("converge after last fault, s", "converge_after_last_fault_s"),
+    ("  or after restarting stalled operators, s", "converge_after_operator_restart_s"),
 )
 
 
@@ -1209,8 +1253,8 @@ def failures(figures: Mapping[str, Any]) -> list[str]:
     """The invariants a chaos run must hold (the e2e test fails on any): each broken one, with its details."""
     details = figures.get("details") or {}
     out = []
-    for key, detail in (("lost", "lost"), ("orphans", "orphans"), ("jobs_run_twice", "jobs_run_twice"),
-                        ("replicas_short", "replicas_short")):
+    for key, detail in (("lost", "lost"), ("not_placed", "not_placed"), ("orphans", "orphans"),
+                        ("jobs_run_twice", "jobs_run_twice"), ("replicas_short", "replicas_short")):
         if figures.get(key):
             out.append(f"{key}={figures[key]}: {json.dumps(details.get(detail, [])[:10])}")
     if figures.get("deletes_while_notready"):

@@ -328,6 +328,24 @@ PROBES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
 ]
 
 
+#: Valid objects that every variant must accept (a cut must not add a rejection either).
+ACCEPTS: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
+    ("template in its own namespace", _set("spec.template.metadata.namespace", NAMESPACE)),
+    ("template namespace empty", _set("spec.template.metadata.namespace", "")),
+    ("template kind ConfigMap", _set("spec.template.kind", "ConfigMap")),
+    ("weights with Weighted", _set("spec.placement.replicas", {"strategy": "Weighted", "weights": {"a": 2}})),
+    ("spread, tolerations, selector", lambda o: o["spec"]["placement"].update(
+        spread={"by": "zone", "minGroups": 1, "maxGroups": 2},
+        tolerations=[{"operator": "Exists"}, {"key": "k", "value": "v", "effect": "NoSchedule"}],
+        clusterSelector={"matchExpressions": [{"key": "k", "operator": "In", "values": ["v"]}]})),
+    ("overrides and waves", lambda o: o["spec"].update(
+        overrides=[{"clusters": ["a"], "patches": [{"op": "replace", "path": "/data/k", "value": "w"}]},
+                   {"clusterSelector": {"matchLabels": {"k": "v"}}, "image": {"tag": "v2"}}],
+        rollout={"strategy": "Waves", "waves": [{"clusters": ["a"]}, {"percent": 100}]},
+        failover={"tolerationSeconds": 60, "failback": False})),
+]
+
+
 # ==== the hub ====================================================================================
 
 class Hub:
@@ -428,6 +446,15 @@ async def probe_rejections(hub: Hub, variants: Sequence[Variant]) -> dict[str, d
             message = doc.get("message", "") if isinstance(doc, dict) else str(doc)
             rows[case] = {"rejected": status >= 400, "status": status, "names_field": word in message,
                           "message": message if status >= 400 else ""}
+        for case, mutate in ACCEPTS:
+            obj = v.manifest("probe", {"a": "b"}, {"k": "v"})
+            mutate(obj)
+            status, doc = await hub.call("POST", v.path(NAMESPACE), obj,
+                                         params={"dryRun": "All", "fieldValidation": "Strict",
+                                                 "fieldManager": FIELD_MANAGER})
+            message = doc.get("message", "") if isinstance(doc, dict) else str(doc)
+            rows[f"valid: {case}"] = {"rejected": status >= 400, "status": status, "valid": True,
+                                      "names_field": False, "message": message if status >= 400 else ""}
         out[v.name] = rows
     return out
 
@@ -851,9 +878,11 @@ async def run(args: argparse.Namespace, fleet: Fleet, variants: list[Variant]) -
                     row[mode] = summarize(batches[(v.name, mode)])
             if v.name in rejections:
                 rows = rejections[v.name]
-                row["rejections"] = {"probes": len(rows), "rejected": sum(r["rejected"] for r in rows.values()),
-                                     "naming_the_field": sum(r["rejected"] and r["names_field"]
-                                                             for r in rows.values()),
+                bad = [r for r in rows.values() if not r.get("valid")]
+                good = [r for r in rows.values() if r.get("valid")]
+                row["rejections"] = {"probes": len(bad), "rejected": sum(r["rejected"] for r in bad),
+                                     "naming_the_field": sum(r["rejected"] and r["names_field"] for r in bad),
+                                     "valid_probes": len(good), "valid_accepted": sum(not r["rejected"] for r in good),
                                      "cases": rows}
             figures["variants"][v.name] = row
         if args.profile_seconds:
@@ -924,15 +953,17 @@ def print_tables(figures: Mapping[str, Any], args: argparse.Namespace) -> None:
     facts = [[n, r.get("schema_bytes"), r.get("schema_nodes"), r.get("schema_depth"), r.get("cel_rules"),
               r.get("managed_fields_json_bytes"),
               f"{r['rejections']['rejected']}/{r['rejections']['probes']}" if "rejections" in r else "-",
-              r["rejections"]["naming_the_field"] if "rejections" in r else "-"] for n, r in rows.items()]
+              r["rejections"]["naming_the_field"] if "rejections" in r else "-",
+              f"{r['rejections'].get('valid_accepted')}/{r['rejections'].get('valid_probes')}" if "rejections" in r
+              else "-"] for n, r in rows.items()]
     print()
     print(common.format_table(["variant", "schema B", "nodes", "depth", "CEL rules", "managedFields B",
-                               "rejected", "naming field"], facts))
+                               "rejected", "naming field", "valid accepted"], facts))
     probed = {n: r["rejections"]["cases"] for n, r in rows.items() if "rejections" in r}
     if probed:
         print()
-        print("invalid objects (dry run, fieldValidation=Strict): R = rejected naming the field, r = rejected, "
-              ". = accepted")
+        print("invalid and valid objects (dry run, fieldValidation=Strict): R = rejected naming the field, "
+              "r = rejected, . = accepted")
         cases = list(next(iter(probed.values())))
         print(common.format_table(
             ["invalid object", *probed],

@@ -148,6 +148,8 @@ def test_existing_object_is_a_conflict_unless_adopted(kubectl: Kubectl) -> None:
     # Re-runnable on a kept fleet: start from no federated object and no member object.
     kubectl("hub", "-n", NS, "delete", "federatedconfigmap", "legacy", "--ignore-not-found", "--timeout=30s")
     kubectl("idc-bj", "create", "namespace", NS, check=False)
+    # As if hybridfed had created it: its member credential binds Secret access only in namespaces it manages.
+    kubectl("idc-bj", "label", "namespace", NS, "app.kubernetes.io/managed-by=hybridfed", "--overwrite")
     kubectl("idc-bj", "-n", NS, "delete", "configmap", "legacy", "--ignore-not-found")
     kubectl("idc-bj", "-n", NS, "create", "configmap", "legacy", "--from-literal=owner=ops")
     obj = fed("FederatedConfigMap", "legacy", {"data": {"owner": "hybridfed"}}, {"clusters": ["idc-bj"]})
@@ -163,8 +165,19 @@ def test_existing_object_is_a_conflict_unless_adopted(kubectl: Kubectl) -> None:
     assert cm is not None and cm["data"] == {"owner": "ops"}  # not overwritten
     obj["metadata"]["annotations"] = {"hybridfed.io/adopt": "true"}
     apply(kubectl, obj)
-    wait_for("adoption", lambda: (get_json(kubectl, "idc-bj", "-n", NS, "configmap", "legacy")
-                                  or {}).get("data") == {"owner": "hybridfed"}, timeout=30)
+    # Adopting is the hub admin's call per namespace: refused until the binding allows it.
+    wait_for("adoption refused", lambda: any("allowAdoption" in r.get("message", "") for r in (
+        (get_json(kubectl, "hub", "-n", NS, "federatedconfigmap", "legacy") or {}).get("status") or {}).get(
+        "clusters") or []), timeout=30)
+    assert (get_json(kubectl, "idc-bj", "-n", NS, "configmap", "legacy") or {}).get("data") == {"owner": "ops"}
+    kubectl("hub", "-n", NS, "patch", "memberclustersetbinding", "default", "--type=merge",
+            "-p", '{"spec":{"allowAdoption":true}}')
+    try:
+        wait_for("adoption", lambda: (get_json(kubectl, "idc-bj", "-n", NS, "configmap", "legacy")
+                                      or {}).get("data") == {"owner": "hybridfed"}, timeout=30)
+    finally:
+        kubectl("hub", "-n", NS, "patch", "memberclustersetbinding", "default", "--type=merge",
+                "-p", '{"spec":{"allowAdoption":false}}')
     kubectl("hub", "wait", "-n", NS, "--for=condition=Ready", "federatedconfigmap/legacy", "--timeout=30s")
 
 

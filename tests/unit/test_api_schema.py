@@ -131,7 +131,8 @@ def test_federated_crd(kind: str) -> None:
 
     spec = schema_of(kind)["properties"]["spec"]
     assert spec["required"] == ["template"]
-    assert set(spec["properties"]) == {"template", "placement", "overrides", "rollout", "failover"}
+    extra = {"templateFrom"} if kind == "FederatedSecret" else set()  # the data from a hub Secret
+    assert set(spec["properties"]) == {"template", "placement", "overrides", "rollout", "failover", *extra}
     template = spec["properties"]["template"]
     assert template["x-kubernetes-preserve-unknown-fields"] is True
     assert template["properties"]["metadata"]["properties"]["labels"]["additionalProperties"] == {

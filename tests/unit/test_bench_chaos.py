@@ -154,18 +154,20 @@ def test_deletes_counted_only_inside_their_clusters_windows_and_classed_explicit
     assert found[2]["code"] == 500
 
 
-def test_a_spec_change_explains_a_delete_only_before_the_hub_calls_the_member_notready() -> None:
-    """The operator cannot know a member is down before its probe says so: a spec change that deletes (a new
-    Job template, a Capacity placement that no longer names the member) may reach it then, never after."""
+def test_a_spec_change_explains_a_delete_before_the_hub_calls_the_member_notready_and_a_jobs_rerun() -> None:
+    """The operator cannot know a member is down before its probe says so: a spec change that deletes (a
+    Capacity placement that no longer names the member) may reach it then, never after; a Job's new template
+    deletes the old Job (a new run) whatever the member's health."""
     windows = [Window("idc-bj", T0 + 50, T0 + 70, "stopped:etcd"),
                Window("idc-bj", T0 + 54, T0 + 72, "hub-notready")]
-    records = [rec("idc-bj", "delete", "jobs", "job-1", T0 + 52),  # stopped, not yet NotReady on the hub
-               rec("idc-bj", "delete", "jobs", "job-1", T0 + 60),  # the hub said NotReady: health decided
-               rec("idc-bj", "delete", "jobs", "job-2", T0 + 53)]  # no spec change of job-2 near the window
-    found = chaos.deletes_in_windows(records, windows, explicit={}, changed={"job-1": [T0 + 45], "job-2": [T0 + 5]},
-                                     grace=2, detection=10)
+    records = [rec("idc-bj", "delete", "deployments", "dc-1", T0 + 52),  # stopped, not yet NotReady on the hub
+               rec("idc-bj", "delete", "deployments", "dc-1", T0 + 60),  # the hub said NotReady: health decided
+               rec("idc-bj", "delete", "jobs", "job-1", T0 + 60),  # a new Job template: a new run
+               rec("idc-bj", "delete", "configmaps", "cm-2", T0 + 53)]  # no spec change of cm-2 near the window
+    changed = {"dc-1": [T0 + 45], "job-1": [T0 + 58], "cm-2": [T0 + 5]}
+    found = chaos.deletes_in_windows(records, windows, explicit={}, changed=changed, grace=2, detection=10)
     assert [(d["name"], d["why"]) for d in found] == [
-        ("job-1", "spec-change"), ("job-1", "unexplained"), ("job-2", "unexplained")]
+        ("dc-1", "spec-change"), ("dc-1", "unexplained"), ("job-1", "spec-change"), ("cm-2", "unexplained")]
 
 
 def test_job_reruns_count_201_creations_per_revision_within_one_membership() -> None:
@@ -229,17 +231,17 @@ def test_lost_when_a_placed_or_selected_ready_member_lacks_the_object_or_someone
                "tke-gz": [member("ConfigMap", "cm-1", "chaos/FederatedConfigMap/cm-1")],
                "eks-sg": []}
     found = chaos.check_state(feds, members, ["idc-bj", "tke-gz"])  # eks-sg is not Ready: nothing expected there
-    assert [(x["owner"].rsplit("/", 1)[1], x["cluster"], x["in_status_placement"]) for x in found.lost] == [
-        ("cm-1", "idc-bj", True), ("sec-1", "idc-bj", True)]
+    assert [(x["owner"].rsplit("/", 1)[1], x["cluster"]) for x in found.lost] == [
+        ("cm-1", "idc-bj"), ("sec-1", "idc-bj")]
     assert found.lost[1]["why"] == "held by chaos/FederatedSecret/other"
     assert [o["owner"] for o in found.orphans] == ["chaos/FederatedSecret/other"]
 
 
-def test_a_selected_member_missing_from_status_placement_is_lost_for_non_replica_kinds() -> None:
+def test_a_selected_ready_member_missing_from_status_placement_is_not_placed_for_non_replica_kinds() -> None:
     feds = [fed("FederatedService", "svc-1", [{"cluster": "idc-bj"}], clusters=["idc-bj", "eks-sg"])]
     members = {"idc-bj": [member("Service", "svc-1", "chaos/FederatedService/svc-1")], "eks-sg": []}
     found = chaos.check_state(feds, members, ["idc-bj", "eks-sg"])
-    assert [(x["cluster"], x["in_status_placement"]) for x in found.lost] == [("eks-sg", False)]
+    assert not found.lost and [x["cluster"] for x in found.not_placed] == ["eks-sg"] and not found.settled
 
 
 def test_orphans_are_copies_whose_owner_is_gone_and_copies_of_a_deleting_object_are_not() -> None:

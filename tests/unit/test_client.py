@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from aiohttp import web
 
+from hybridfed.api.errors import ApiError
 from hybridfed.members import client as client_mod
 from hybridfed.members.client import Credentials, KubeClient
 
@@ -110,3 +114,110 @@ async def test_a_rotated_token_file_is_picked_up_by_requests_and_watches(tmp_pat
         await runner.cleanup()
     assert seen == ["Bearer first-token", "Bearer second-token", "Bearer second-token", "Bearer second-token"]
     assert "second-token" not in repr(client.creds)
+
+
+# ---- JSON on the wire: orjson, with json's answers kept ------------------------------------------
+
+ODD = {"text": "北京 é \x7f \x85 \u2028 😀", "int64": [-(2**63), 2**63 - 1], "uint64": 2**64 - 1, "float": 0.1,
+       "nested": [{"a": None, "b": True}], "empty": {}}
+# PyYAML reads an escaped surrogate pair as two characters (Go's YAML does not), so YAML checks stay in the BMP.
+BMP = {**ODD, "text": "北京 é \x7f \x85 \u2028"}
+
+
+def test_dumps_is_bytes_and_reads_back_as_json_wrote_it() -> None:
+    data = client_mod.dumps(ODD)
+    assert isinstance(data, bytes)
+    assert json.loads(data) == json.loads(json.dumps(ODD)) == ODD
+    assert client_mod.loads(data) == ODD
+
+
+@pytest.mark.parametrize("value", [{"big": 2**70}, {"small": -(2**70)}, {1: "int key"}, {"lone": "\ud800"}])
+def test_dumps_falls_back_to_json_for_what_orjson_refuses(value: dict[Any, Any]) -> None:
+    assert client_mod.dumps(value) == json.dumps(value)
+
+
+def test_dumps_ascii_escapes_what_yaml_refuses_and_reads_back_the_same() -> None:
+    data = client_mod.dumps_ascii(ODD)
+    text = data.decode() if isinstance(data, bytes) else data
+    assert text == json.dumps(ODD) and json.loads(text) == ODD
+    assert yaml.safe_load(client_mod.dumps_ascii(BMP)) == BMP  # an apply body is read as YAML
+    assert isinstance(client_mod.dumps_ascii({"a": "plain"}), bytes)
+
+
+@pytest.mark.parametrize("text", ['{"a": NaN}', '{"a": Infinity}', '{"a": -Infinity}', '[1e400]', '"\\ud800"'])
+def test_loads_answers_what_json_answers_where_orjson_refuses(text: str) -> None:
+    assert repr(client_mod.loads(text.encode())) == repr(json.loads(text))
+    assert repr(client_mod.loads(text)) == repr(json.loads(text))
+
+
+@pytest.mark.parametrize("text", [b"", b"  ", b"{", b"<html>bad gateway</html>", b"\xff\xfe"])
+def test_loads_raises_value_error_where_json_does(text: bytes) -> None:
+    with pytest.raises(ValueError):
+        json.loads(text)
+    with pytest.raises(ValueError):
+        client_mod.loads(text)
+
+
+async def serve_any(handler: Handler) -> tuple[web.AppRunner, str]:
+    """A local HTTP server answering every method and path with `handler`."""
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}"
+
+
+async def test_bodies_answers_errors_and_watch_lines_round_trip() -> None:
+    received: list[tuple[str, str, bytes]] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        received.append((request.method, request.headers.get("Content-Type", ""), body))
+        path = request.path
+        if path == "/conflict":
+            return web.json_response({"kind": "Status", "reason": "AlreadyExists", "message": "exists 北京"},
+                                     status=409)
+        if path == "/gateway":
+            return web.Response(status=502, text="<html>bad gateway</html>")
+        if path == "/empty":
+            return web.Response(status=200)
+        if path == "/watch":
+            response = web.StreamResponse()
+            await response.prepare(request)
+            for event in ({"type": "ADDED", "object": ODD}, {"type": "BOOKMARK", "object": {}}):
+                await response.write(json.dumps(event, ensure_ascii=False).encode() + b"\n\n")
+            return response
+        # Echo what was sent, as a Kubernetes API server would store it.
+        return web.Response(body=json.dumps(json.loads(body) if body else {}, ensure_ascii=False).encode(),
+                            content_type="application/json")
+
+    runner, url = await serve_any(handler)
+    client = KubeClient("wire", Credentials(server=url))
+    res = client_mod.Resource("v1", "ConfigMap", "configmaps", True)
+    manifest = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "n"}, "data": ODD}
+    try:
+        assert await client.create(res, manifest) == manifest
+        assert await client.apply(res, manifest) == manifest
+        assert await client.merge_patch("/p", {"data": ODD}) == {"data": ODD}
+        assert await client.merge_patch_blind("/p", {"status": ODD}) is None
+        assert await client.request("POST", "/s", body='{"already": "text"}') == {"already": "text"}
+        assert await client.request("POST", "/b", body=b'{"already": "bytes"}') == {"already": "bytes"}
+        assert await client.request("GET", "/empty") is None
+        with pytest.raises(ApiError) as conflict:
+            await client.request("POST", "/conflict", body={"a": 1})
+        assert (conflict.value.status, conflict.value.reason) == (409, "AlreadyExists")
+        assert "exists 北京" in conflict.value.message
+        with pytest.raises(ApiError) as gateway:
+            await client.request("GET", "/gateway")
+        assert gateway.value.status == 502 and "bad gateway" in gateway.value.message
+        assert [e async for e in client.watch("/watch", {})] == [{"type": "ADDED", "object": ODD},
+                                                               {"type": "BOOKMARK", "object": {}}]
+    finally:
+        await client.close()
+        await runner.cleanup()
+    create, apply = received[0], received[1]
+    assert create[:2] == ("POST", "application/json") and json.loads(create[2]) == manifest
+    assert apply[:2] == ("PATCH", client_mod.APPLY_CONTENT_TYPE)
+    assert apply[2].isascii() and json.loads(apply[2]) == manifest

@@ -804,3 +804,18 @@ def test_namespace_policy_refuses_privileged_pods_and_external_ips() -> None:
     assert [v.field for v in NamespacePolicy().refusals(service)] == ["spec.template.spec.externalIPs"]
     assert NamespacePolicy(allow_external_ips=True).refusals(service) == []
     assert NamespacePolicy("privileged").refusals(deployment) == []
+
+
+def test_pods_run_only_as_default_or_a_service_account_the_hub_admin_allows() -> None:
+    from hybridfed.rendering.podsecurity import NamespacePolicy
+
+    def deployment(account: str) -> dict[str, Any]:
+        return {"kind": "Deployment", "spec": {"template": {"spec": {"serviceAccountName": account,
+                                                                     "containers": [{"name": "a", "image": "x"}]}}}}
+
+    assert NamespacePolicy().refusals(deployment("default")) == []
+    refused = NamespacePolicy().refusals(deployment("member-ops"))
+    assert [v.field for v in refused] == ["spec.template.spec.template.spec.serviceAccountName"]
+    allowed = NamespacePolicy.from_labels({"hybridfed.io/service-accounts": "builder.deployer"})
+    assert allowed.refusals(deployment("deployer")) == []
+    assert allowed.refusals(deployment("member-ops")) != []

@@ -381,6 +381,9 @@ def test_patches_must_be_a_list() -> None:
             MANAGED_BY_LABEL,
         ),
         ({"op": "replace", "path": "/metadata/annotations", "value": {}}, OWNER_ANNOTATION),
+        ({"op": "add", "path": "/metadata/finalizers", "value": ["example.com/never"]}, "metadata.finalizers"),
+        ({"op": "add", "path": "/metadata/ownerReferences", "value": [{"uid": "x"}]}, "metadata.ownerReferences"),
+        ({"op": "add", "path": "/metadata/managedFields", "value": []}, "metadata.managedFields"),
     ],
 )
 def test_patches_cannot_change_identity_or_ownership(operation: dict[str, Any], what: str) -> None:
@@ -636,3 +639,16 @@ def _reverse_keys(value: Any) -> Any:
     if isinstance(value, list):
         return [_reverse_keys(v) for v in value]
     return value
+
+
+def test_the_placing_hub_is_stamped_and_overrides_cannot_change_it() -> None:
+    fed = fed_deployment([])
+    meta = fed["metadata"]
+    manifest = render(parse_federated(fed), IDC, 1, namespace=meta["namespace"], name=meta["name"],
+                      owner=owner_reference(fed), target=DEPLOYMENT, hub="4b1c-hub-uid")
+    assert manifest["metadata"]["labels"]["hybridfed.io/hub"] == "4b1c-hub-uid"
+    strip = {"op": "remove", "path": "/metadata/labels/hybridfed.io~1hub"}
+    fed = fed_deployment([{"clusters": ["idc-bj"], "patches": [strip]}])
+    with pytest.raises(RenderError, match=r"hybridfed\.io/hub"):
+        render(parse_federated(fed), IDC, 1, namespace=meta["namespace"], name=meta["name"],
+               owner=owner_reference(fed), target=DEPLOYMENT, hub="4b1c-hub-uid")

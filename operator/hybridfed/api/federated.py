@@ -427,6 +427,43 @@ class ObjectTemplate(Template):
     )
 
 
+class SecretTemplate(Template):
+    """A Secret: metadata plus its own fields. data, stringData and type are declared so rules can see them."""
+
+    data: dict[str, str] | None = Field(
+        default=None, description="Base64-encoded values by key, placed as written. Not with spec.templateFrom."
+    )
+    string_data: dict[str, str] | None = Field(
+        default=None, description="Plain-text values by key (the member encodes them). Not with spec.templateFrom."
+    )
+    type: str | None = Field(
+        default=None,
+        max_length=MAX_NAME,
+        description="The Secret's type, e.g. Opaque. Not with spec.templateFrom, which takes the source's.",
+    )
+
+
+class LocalSecretReference(ApiModel):
+    """A Secret in the federated object's own hub namespace (never another one)."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=MAX_NAME,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        description="Name of the Secret in the FederatedSecret's namespace. The operator reads it by name with "
+        "its own identity, so grant that identity get on this one Secret (docs/tenancy.md).",
+    )
+
+
+class TemplateFrom(ApiModel):
+    """Where the placed Secret's content comes from, instead of spec.template."""
+
+    secret_ref: LocalSecretReference = Field(
+        description="A Secret in the same namespace: its data and type become the placed Secret's (its labels "
+        "and annotations do not). Re-read at every reconcile and periodically, so changes reach the members."
+    )
+
+
 # --- spec ------------------------------------------------------------------------------------------
 
 
@@ -464,6 +501,35 @@ class ObjectFederatedSpec(FederatedSpec):
     template: ObjectTemplate = Field(description="The namespaced object (with apiVersion and kind) to place.")
 
 
+def _not_with_template_from(field: str, python_name: str) -> CelRule:
+    what = "type" if field == "type" else "data"
+    return CelRule(
+        rule=f"!has(self.templateFrom) || !has(self.template.{field})",
+        message=f"spec.template.{field} is not allowed with spec.templateFrom: the {what} comes from the Secret "
+        "that spec.templateFrom.secretRef.name names",
+        field_path=f".template.{field}",
+        reason="FieldValueForbidden",
+        check=lambda s: not present(s, "template_from") or not present(s.template, python_name),
+    )
+
+
+class SecretFederatedSpec(FederatedSpec):
+    """spec of a FederatedSecret: the data inline in spec.template, or from a hub Secret (spec.templateFrom)."""
+
+    template: SecretTemplate = Field(description="The Secret to place on member clusters.")
+    template_from: TemplateFrom | None = Field(
+        default=None,
+        description="Take data and type from a Secret in the same namespace (where the hub's encryption at rest "
+        "and RBAC apply) instead of spec.template.data/stringData/type.",
+    )
+
+    cel_rules = (
+        _not_with_template_from("data", "data"),
+        _not_with_template_from("stringData", "string_data"),
+        _not_with_template_from("type", "type"),
+    )
+
+
 @functools.cache
 def spec_model(kind: str) -> type[FederatedSpec]:
     """The spec model of a federated kind, built from its row in the kinds table.
@@ -475,8 +541,11 @@ def spec_model(kind: str) -> type[FederatedSpec]:
     if row.target_kind is None:
         return ObjectFederatedSpec
     target = row.target_kind
-    base_template: type[Template] = WorkloadTemplate if row.workload else Template
-    base_spec: type[FederatedSpec] = WorkloadFederatedSpec if row.workload else FederatedSpec
+    secret = target == "Secret"  # spec.templateFrom, and data/stringData/type visible to its rules
+    base_template: type[Template] = WorkloadTemplate if row.workload else SecretTemplate if secret else Template
+    base_spec: type[FederatedSpec] = (
+        WorkloadFederatedSpec if row.workload else SecretFederatedSpec if secret else FederatedSpec
+    )
     kind_rule = CelRule(
         rule=f"!has(self.kind) || self.kind == '{target}'",
         message=f"spec.template.kind must be {target} (or omitted) in a {row.kind}",

@@ -24,6 +24,9 @@ ANNOTATION_ADOPT = f"{GROUP}/adopt"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "hybridfed"
 OWNER_ANNOTATION = f"{GROUP}/owner"
+#: On every object a hub places: the UID of that hub's kube-system namespace. Two hubs may share a member;
+#: each watches, writes and deletes only what carries its own identity.
+HUB_LABEL = f"{GROUP}/hub"
 #: Annotation on a Service template: ``internal`` or ``public`` load balancer.
 ANNOTATION_EXPOSURE = f"{GROUP}/exposure"
 

@@ -377,14 +377,15 @@ async def _with_clients(clients: Sequence[KubeClient], body: Callable[[], Awaita
 
 async def _cluster_set_of(hub_client: KubeClient, mc_res: Any, name: str, given: str | None) -> str | None:
     """The set to write: ``given``; else, joining again, the one the MemberCluster is in (a hub admin may have
-    moved it: joining again must not move it back); else ``default``."""
+    moved it: joining again must not move it back); else ``default`` (also for a cluster joined before sets
+    existed: joining it again after an upgrade puts it where a new one goes)."""
     if given is not None:
         return given
     existing = await _call(hub_client.get(mc_res, None, name), "--hub-kubeconfig", f"reading MemberCluster {name}")
     if existing is None:
         return DEFAULT_CLUSTER_SET
     value = ((existing.get("metadata") or {}).get("labels") or {}).get(CLUSTER_SET_LABEL)
-    return value if isinstance(value, str) and value else None
+    return value if isinstance(value, str) and value else DEFAULT_CLUSTER_SET
 
 
 # ---- join / unjoin ---------------------------------------------------------------------------------

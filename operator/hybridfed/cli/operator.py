@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
+from collections.abc import Callable
 
 from hybridfed import logs
 from hybridfed.controllers import operator as operator_mod
@@ -41,7 +43,27 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--token-refresh-fraction", default=os.environ.get(rotation.REFRESH_FRACTION_ENV),
                    help="renew a member's time-bound token when less than this fraction of its life is left "
                         f"(default {rotation.DEFAULT_REFRESH_FRACTION}; ${rotation.REFRESH_FRACTION_ENV})")
+    p.add_argument("--event-loop", choices=EVENT_LOOPS, default=default_event_loop(),
+                   help="uvloop (faster, the default when installed) or the standard library's asyncio")
     p.set_defaults(func=_run)
+
+
+EVENT_LOOPS = ("asyncio", "uvloop")
+
+
+def default_event_loop() -> str:
+    return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
+
+
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """What asyncio.Runner builds the loop with: uvloop's, or None for the standard library's."""
+    if name != "uvloop":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        raise SystemExit("error: --event-loop uvloop: uvloop is not installed (pip install uvloop)") from None
+    return uvloop.new_event_loop
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -50,6 +72,7 @@ def _run(args: argparse.Namespace) -> int:
         refresh_fraction = rotation.refresh_fraction_from(args.token_refresh_fraction)
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
+    factory = loop_factory(args.event_loop)
     logs.configure(args.log_level, args.log_format)
     opts = operator_mod.OperatorOptions(
         kubeconfig=args.kubeconfig, context=args.context, workers=args.workers,
@@ -58,5 +81,6 @@ def _run(args: argparse.Namespace) -> int:
         lease_duration=args.lease_duration, renew_deadline=args.renew_deadline, retry_period=args.retry_period,
         token_refresh_fraction=refresh_fraction,
     )
-    asyncio.run(operator_mod.run(opts, access.namespace_secret_access))
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(operator_mod.run(opts, access.namespace_secret_access))
     return 0

@@ -26,7 +26,7 @@ from hybridfed.api.conditions import SCHEDULED, job_result, set_condition
 from hybridfed.api.errors import ApiError
 from hybridfed.api.federated import FederatedSpec, Template
 from hybridfed.api.parse import parse_federated, parse_template
-from hybridfed.controllers import progress
+from hybridfed.controllers import progress, secret_source
 from hybridfed.controllers.aggregate import (
     ClusterOutcome,
     Written,
@@ -145,6 +145,7 @@ class FederationController:
         self._policies: dict[str, tuple[float, NamespacePolicy]] = {}  # hub namespace -> (read at, policy)
         self._tasks: list[asyncio.Task[None]] = []
         self.reconciles = 0
+        self.hub = ""  # this hub's identity (kinds.HUB_LABEL), known once `start` is called
         registry.listen(self.on_member_object)
 
     # ---- inputs ----------------------------------------------------------------------------
@@ -189,7 +190,9 @@ class FederationController:
                 self.queue.add(key)
 
     # ---- workers ---------------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, hub: str = "") -> None:
+        """Start the workers; ``hub`` is this hub's identity, stamped on everything it places."""
+        self.hub = hub
         self._tasks = [asyncio.create_task(self._worker(), name=f"reconcile-worker-{i}") for i in range(self.workers)]
 
     async def stop(self) -> None:
@@ -335,15 +338,23 @@ class FederationController:
             return await self._write_status(body, aggregate(body, [], {}, 0, now, ("InvalidSpec", str(exc))))
         self._placement_digest[key] = digest
         decision = dataclasses.replace(decision, excluded=dict(sorted({**decision.excluded, **unavailable}.items())))
+        # spec.templateFrom (FederatedSecret): the source Secret's data, read now by name; members keep theirs if not.
+        parsed, unusable = await secret_source.resolve(self.host, key, parsed, self.queue)
+        if unusable is not None:
+            return await self._write_status(body, secret_source.error_status(body, unusable, now))
 
-        interim = progress.interim_replicas(decision, running, ready)
+        # Givers scale down before they are removed, also clusters out of the placement (a leaving member, a
+        # narrowed placement) rendered with their own facts; a member gone from the registry takes no write.
+        interim = {c: r for c, r in progress.interim_replicas(decision, running, ready).items()
+                   if c in self.registry.members}
         rendered: dict[str, dict[str, Any] | RenderError] = {}
         for name, replicas in interim.items():
-            member = self.registry.members.get(name)
+            member = self.registry.members[name]
             try:
-                translate = cluster_driver.translator_for(member.body) if member else None
-                rendered[name] = render(parsed, facts[name], replicas, translate, namespace=key[1], name=key[2],
-                                        owner=owner, target=(target.api_version, target.kind))
+                translate = cluster_driver.translator_for(member.body)
+                seen_as = facts.get(name) or member.facts(ready=member.ready)
+                rendered[name] = render(parsed, seen_as, replicas, translate, namespace=key[1], name=key[2],
+                                        owner=owner, target=(target.api_version, target.kind), hub=self.hub)
             except RenderError as exc:
                 rendered[name] = exc
         policy = await self._namespace_policy(key[1])
@@ -575,6 +586,10 @@ class FederationController:
             if not exc.conflict:
                 raise
         existing = await client.get(resource, namespace, manifest["metadata"]["name"])
+        other_hub = ((existing or {}).get("metadata", {}).get("labels") or {}).get(kinds.HUB_LABEL)
+        if existing is not None and other_hub and other_hub != self.hub:
+            return (f"conflict: {manifest['kind']} {namespace}/{manifest['metadata']['name']} was placed by another "
+                    f"hub ({kinds.HUB_LABEL}={other_hub}); a hub never touches what another hub placed")
         if existing is None or owner_of(existing) == owner_reference(body):
             return None
         if ((body["metadata"].get("annotations") or {}).get(kinds.ANNOTATION_ADOPT)) == "true":

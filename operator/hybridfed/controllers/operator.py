@@ -17,6 +17,7 @@ from typing import Any
 import kopf
 
 from hybridfed.api import kinds
+from hybridfed.api.errors import ApiError
 from hybridfed.controllers import metrics_server
 from hybridfed.controllers.federation import FederationController, SecretAccess
 from hybridfed.controllers.leader import LeaderElector, Timings
@@ -62,6 +63,19 @@ def host_credentials(opts: OperatorOptions) -> Credentials:
         # The kubelet rotates this token: the client re-reads the file (see KubeClient.current_token).
         return Credentials(server=f"https://{host}:{port}", token=f.read().strip(), ca_data=ca.read(),
                            token_file=f"{_SA_DIR}/token")
+
+
+async def hub_identity(host: KubeClient) -> str:
+    """This hub's identity: the UID of its kube-system namespace (it outlives any operator install)."""
+    delay = 0.5
+    while True:
+        try:
+            kube_system = await host.request("GET", "/api/v1/namespaces/kube-system")
+            return str(kube_system["metadata"]["uid"])
+        except ApiError as exc:
+            log.warning("cannot read the hub's identity yet (%s); retrying in %.0fs", exc.message, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 class Runtime:
@@ -111,9 +125,11 @@ class Runtime:
         self._election = asyncio.create_task(elector.run(self._lead), name="leader-election")
 
     async def _lead(self) -> None:
+        hub = await hub_identity(self.host)
+        self.registry.use_hub_identity(hub)
         await self.membership.load()
         await self.tenancy.load()
-        self.federation.start()
+        self.federation.start(hub)
         self.federation.requeue_all()
         self.membership.activate()
 

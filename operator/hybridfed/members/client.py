@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 import yaml
 
 from hybridfed import metrics
@@ -31,6 +32,32 @@ MERGE_CONTENT_TYPE = "application/merge-patch+json"
 #: How often a client with a token file looks whether the kubelet rotated it (tokens live an hour at least).
 TOKEN_RECHECK_SECONDS = 60.0
 FIELD_MANAGER = "hybridfed"
+
+
+def dumps(obj: Any) -> bytes | str:
+    """A JSON request body: orjson's UTF-8 bytes (about 10x faster than json), or json's text for what
+    orjson refuses (integers beyond 64 bits, non-string keys, lone surrogates), so that it sends all json did."""
+    try:
+        return orjson.dumps(obj)
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(obj)
+
+
+def dumps_ascii(obj: Any) -> bytes | str:
+    """JSON read as YAML (a server-side apply body): ASCII only, as json.dumps writes it, since YAML refuses
+    some characters JSON carries raw (DEL, C1 controls)."""
+    data = dumps(obj)
+    return data if data.isascii() else json.dumps(obj)
+
+
+def loads(data: bytes | str) -> Any:
+    """orjson's parse; json's for what orjson refuses (NaN, Infinity, numbers beyond a double), so it answers
+    all json did. Integers beyond 64 bits come back as floats: an API server never sends one (it reads
+    numbers as int64 or float64)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
 
 
 @dataclass(frozen=True)
@@ -270,7 +297,7 @@ class KubeClient:
         """One API call; the decoded JSON answer (None when empty, or with `decode=False` on success)."""
         await self.limiter.acquire()
         self.requests += 1
-        data = None if body is None else (body if isinstance(body, str | bytes) else json.dumps(body))
+        data = None if body is None else (body if isinstance(body, str | bytes) else dumps(body))
         headers = {"Content-Type": content_type, **self._rotating_auth()}
         if accept:
             headers["Accept"] = accept
@@ -281,15 +308,16 @@ class KubeClient:
                 method, path, params=params, data=data, headers=headers,
                 timeout=aiohttp.ClientTimeout(total=timeout) if timeout else None,
             ) as resp:
-                text = await resp.text()
+                raw = await resp.read()
                 timer.done(resp.status)
                 if resp.status >= 400:
+                    text = await resp.text()  # the body already read, decoded as before
                     try:
-                        status = json.loads(text)
+                        status = loads(text)
                         raise ApiError(resp.status, status.get("reason", ""), status.get("message", text), self.name)
                     except ValueError:
                         raise ApiError(resp.status, resp.reason or "", text[:300], self.name) from None
-                return json.loads(text) if text and decode else None
+                return loads(raw) if raw and decode else None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             timer.done(0)
             if session.closed and self._session is session:
@@ -357,7 +385,7 @@ class KubeClient:
         params = {"fieldManager": FIELD_MANAGER, "force": "true" if force else "false"}
         result: dict[str, Any] = await self.request(
             "PATCH", res.path(meta.get("namespace"), meta["name"]), params=params,
-            body=json.dumps(manifest), content_type=APPLY_CONTENT_TYPE)
+            body=dumps_ascii(manifest), content_type=APPLY_CONTENT_TYPE)
         return result
 
     async def merge_patch(self, path: str, patch: Mapping[str, Any]) -> dict[str, Any]:
@@ -408,7 +436,7 @@ class KubeClient:
                     raise ApiError(resp.status, "WatchFailed", text[:300], self.name)
                 async for line in resp.content:
                     if line.strip():
-                        yield json.loads(line)
+                        yield loads(line)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             timer.done(0)  # a no-op when the stream had opened: a broken stream is not a second request
             raise ApiError(0, "Unreachable", f"{type(exc).__name__}: {exc}", self.name) from exc

@@ -17,7 +17,7 @@ from typing import Any
 from hybridfed import drivers
 from hybridfed.api import conditions
 from hybridfed.api.errors import ApiError
-from hybridfed.api.kinds import ANNOTATION_ORPHAN
+from hybridfed.api.kinds import ANNOTATION_ORPHAN, HUB_LABEL, MANAGED_BY, MANAGED_BY_LABEL
 from hybridfed.api.quantity import QuantityError, parse_quantity
 from hybridfed.drivers.base import Driver
 from hybridfed.members.client import CredentialsError, KubeClient, connect, credentials_from_secret
@@ -112,7 +112,14 @@ class MemberRegistry:
     watchers: dict[WatchKey, Watcher] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     clock: Callable[[], float] = time.monotonic
+    #: The member objects ours to watch (``use_hub_identity`` narrows it to what this hub placed).
+    selector: str = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
     _listeners: list[OnChange] = field(default_factory=list)
+
+    def use_hub_identity(self, hub: str) -> None:
+        """Watch only what this hub placed (label ``kinds.HUB_LABEL``): another hub's objects on a shared
+        member, however many, never enter the cache. Called once, before any watch starts."""
+        self.selector = f"{MANAGED_BY_LABEL}={MANAGED_BY},{HUB_LABEL}={hub}"
 
     def listen(self, on_change: OnChange) -> None:
         """Call ``on_change(cluster, owner, object key, resourceVersion)`` for every change a member watch
@@ -218,7 +225,8 @@ class MemberRegistry:
                 if watcher is None or watcher.ended:
                     client = await self.client(cluster)
                     resource = await client.resource(api_version, kind)
-                    watcher = Watcher(key, client, resource, self.cache, self._changed, asyncio.Event())
+                    watcher = Watcher(key, client, resource, self.cache, self._changed, asyncio.Event(),
+                                      selector=self.selector)
                     self.watchers[key] = watcher
                     watcher.start()
         try:

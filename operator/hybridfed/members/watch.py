@@ -239,6 +239,8 @@ class Watcher:
     cache: LiveCache
     on_change: OnChange
     synced: asyncio.Event
+    #: Which member objects are ours: managed by hybridfed and, once the hub's identity is known, placed by it.
+    selector: str = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
     task: asyncio.Task[None] | None = None
     failures: int = 0
     error: ApiError | None = None  # why the last list failed, until one succeeds
@@ -289,7 +291,7 @@ class Watcher:
 
     async def _list(self) -> str:
         path = self.resource.path(self.key[3] or None)
-        selector = {"labelSelector": f"{MANAGED_BY_LABEL}={MANAGED_BY}"}
+        selector = {"labelSelector": self.selector}
         listing = await self.client.request("GET", path, params=selector)
         seen = set()
         for obj in listing.get("items", []):
@@ -355,7 +357,7 @@ class Watcher:
                     if not watch_broke:
                         self.failures = 0
                 watch_broke = True
-                params = {"labelSelector": f"{MANAGED_BY_LABEL}={MANAGED_BY}", "resourceVersion": version}
+                params = {"labelSelector": self.selector, "resourceVersion": version}
                 async for event in self.client.watch(self.resource.path(self.key[3] or None), params):
                     watch_broke = False
                     self.failures = 0

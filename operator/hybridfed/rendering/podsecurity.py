@@ -25,6 +25,7 @@ __all__ = [
     "check_manifest",
     "check_pod_spec",
     "check_service",
+    "check_service_account",
     "stricter",
 ]
 
@@ -144,6 +145,29 @@ def check_manifest(manifest: Mapping[str, Any], level: str, *, prefix: str = "sp
     )
 
 
+def check_service_account(manifest: Mapping[str, Any], allowed: frozenset[str] = frozenset(), *,
+                          prefix: str = "spec.template") -> list[Violation]:
+    """Refuse a pod template that runs as a ServiceAccount other than ``default`` or those ``allowed``.
+
+    hybridfed cannot create ServiceAccounts in a member (its credential has no such right), so any other one in
+    the member namespace was made by someone else, e.g. a member admin, with rights the tenant never had.
+    """
+    location = _TEMPLATE_PATHS.get(str(manifest.get("kind")))
+    node: Any = manifest
+    for key in location or ():
+        node = node.get(key) if isinstance(node, Mapping) else None
+    spec = _mapping(_mapping(node).get("spec")) if location is not None else {}
+    out = []
+    for key in ("serviceAccountName", "serviceAccount"):
+        name = spec.get(key)
+        if name and name != "default" and name not in allowed:
+            out.append(Violation(_join(prefix, *(location or ()), "spec", key),
+                                 f"ServiceAccount {name!r} is not one this namespace may run as (allowed: default"
+                                 f"{''.join(', ' + a for a in sorted(allowed))}; the hub admin lists more in the "
+                                 f"namespace label {SERVICE_ACCOUNTS_LABEL})", "serviceAccountName"))
+    return out
+
+
 def check_service(
     manifest: Mapping[str, Any], allow_external_ips: bool, *, prefix: str = "spec.template"
 ) -> list[Violation]:
@@ -174,13 +198,15 @@ class NamespacePolicy:
 
     level: str = "baseline"
     allow_external_ips: bool = False
+    service_accounts: frozenset[str] = frozenset()  # beyond "default", which every pod may run as
 
     @classmethod
     def from_labels(cls, labels: Mapping[str, str] | None) -> NamespacePolicy:
         labels = labels or {}
         level = labels.get(LEVEL_LABEL, "baseline")
+        accounts = frozenset(a.strip() for a in labels.get(SERVICE_ACCOUNTS_LABEL, "").split(".") if a.strip())
         return cls(level=level if level in LEVELS else "restricted",  # a typo must never loosen the policy
-                   allow_external_ips=labels.get(EXTERNAL_IPS_LABEL) == "true")
+                   allow_external_ips=labels.get(EXTERNAL_IPS_LABEL) == "true", service_accounts=accounts)
 
     def member_namespace_labels(self) -> dict[str, str]:
         """The Pod Security Admission labels of a member namespace hybridfed creates for this namespace."""
@@ -189,12 +215,15 @@ class NamespacePolicy:
 
     def refusals(self, manifest: Mapping[str, Any]) -> list[Violation]:
         """Why ``manifest`` may not be written to a member from this namespace (empty: it may)."""
-        return [*check_manifest(manifest, self.level), *check_service(manifest, self.allow_external_ips)]
+        return [*check_manifest(manifest, self.level), *check_service(manifest, self.allow_external_ips),
+                *check_service_account(manifest, self.service_accounts)]
 
 
 #: Hub Namespace labels a hub admin sets (never the tenant): the level, and externalIPs allowed.
 LEVEL_LABEL = "hybridfed.io/pod-security"
 EXTERNAL_IPS_LABEL = "hybridfed.io/allow-external-ips"
+#: ServiceAccounts (besides ``default``) pods may run as, separated by dots (label values allow no commas).
+SERVICE_ACCOUNTS_LABEL = "hybridfed.io/service-accounts"
 
 
 # --- plumbing ---

@@ -11,7 +11,7 @@ import jsonpointer
 
 from hybridfed.api.errors import RenderError
 from hybridfed.api.federated import FederatedSpec, ImageOverride, JsonPatchOperation, Override
-from hybridfed.api.kinds import MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION
+from hybridfed.api.kinds import HUB_LABEL, MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION
 from hybridfed.api.selectors import selector_matches
 from hybridfed.rendering.hashing import HASH_ANNOTATION, manifest_hash
 from hybridfed.rendering.images import REGISTRY_PATTERN, TAG_PATTERN, rewrite_image
@@ -60,6 +60,7 @@ def render(
     name: str,
     owner: str,
     target: tuple[str, str],
+    hub: str = "",
 ) -> dict[str, Any]:
     """Build the manifest of the federated object ``namespace/name`` (parsed spec ``spec``) for ``cluster``.
 
@@ -92,7 +93,7 @@ def render(
     metadata = _object(manifest, "metadata")
     manifest["apiVersion"], manifest["kind"] = target
     metadata["name"] = metadata.get("name") or name
-    _stamp(manifest, namespace, owner)
+    _stamp(manifest, namespace, owner, hub)
     if replicas is not None:
         _object(manifest, "spec")["replicas"] = replicas
 
@@ -102,7 +103,7 @@ def render(
 
     if translate is not None:
         manifest = translate(manifest)
-        _stamp(manifest, namespace, owner)
+        _stamp(manifest, namespace, owner, hub)
 
     manifest.pop("status", None)
     metadata = _object(manifest, "metadata")
@@ -121,10 +122,12 @@ def _object(parent: dict[str, Any], key: str) -> dict[str, Any]:
     return child
 
 
-def _stamp(manifest: dict[str, Any], namespace: str, owner: str) -> None:
+def _stamp(manifest: dict[str, Any], namespace: str, owner: str, hub: str) -> None:
     metadata = _object(manifest, "metadata")
     metadata["namespace"] = namespace
     _object(metadata, "labels")[MANAGED_BY_LABEL] = MANAGED_BY
+    if hub:  # the placing hub's identity (kinds.HUB_LABEL)
+        metadata["labels"][HUB_LABEL] = hub
     _object(metadata, "annotations")[OWNER_ANNOTATION] = owner
     # Pods carry the mark too, so that a member's probe can tell capacity hybridfed already accounts for
     # (its own placements, known without probe lag) from what other workloads use.
@@ -141,7 +144,13 @@ def _identity(manifest: Mapping[str, Any]) -> dict[str, Any]:
         "metadata.name": metadata.get("name"),
         "metadata.namespace": metadata.get("namespace"),
         f"label {MANAGED_BY_LABEL}": (metadata.get("labels") or {}).get(MANAGED_BY_LABEL),
+        f"label {HUB_LABEL}": (metadata.get("labels") or {}).get(HUB_LABEL),
         f"annotation {OWNER_ANNOTATION}": (metadata.get("annotations") or {}).get(OWNER_ANNOTATION),
+        # A finalizer nobody on the member removes would wedge every deletion there; owner references name
+        # host UIDs (the member's garbage collector would delete the object); managedFields belong to the server.
+        "metadata.finalizers": metadata.get("finalizers"),
+        "metadata.ownerReferences": metadata.get("ownerReferences"),
+        "metadata.managedFields": metadata.get("managedFields"),
     }
 
 
