@@ -57,6 +57,7 @@ bench: tools venv
 	$(BIN)/python -m bench.propagation --profile $(BENCH_ARGS)
 	$(BIN)/python -m bench.memory $(BENCH_ARGS)
 	$(BIN)/python -m bench.failover $(BENCH_ARGS)
+	$(BIN)/python -m bench.hub_writes $(BENCH_ARGS)
 
 # Chaos (bench/chaos.py, docs/performance.md "Chaos"): faults injected while a mixed load runs, then every
 # invariant checked against the members; its own fleet (.hybridfed/bench-chaos, ports 26400+). At least 30 min

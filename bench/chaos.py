@@ -821,7 +821,7 @@ class Injector:
             rec = Injected(fault.kind, fault.target, fault.at, started=time.time(), hold=fault.hold)
             try:
                 rec.detail = await getattr(self, fault.kind.replace("-", "_"))(fault) or ""
-            except (ApiError, FleetError, OSError, subprocess.SubprocessError, RuntimeError) as exc:
+            except Exception as exc:  # a fault that fails is reported; it never ends the run
                 rec.ok = False
                 rec.detail = f"{type(exc).__name__}: {exc}"[:400]
             rec.ended = time.time()
@@ -962,7 +962,21 @@ class Injector:
                     raise
                 await self._wait_apiserver("hub")
                 await asyncio.sleep(3.0)
-        await asyncio.to_thread(bootstrap.wait_members_ready, self.fleet, [name], 180)
+        await self.wait_ready([name])
+
+    async def wait_ready(self, names: Sequence[str], timeout: float = 180.0) -> None:
+        """Until the hub says every one of `names` is Ready (a hub that is away meanwhile is waited for)."""
+        deadline = time.monotonic() + timeout
+        path = f"/apis/{kinds.API_VERSION}/{kinds.MEMBER_CLUSTER.plural}"
+        while True:
+            with contextlib.suppress(ApiError):
+                listing = await self.hub.request("GET", path)
+                ready = {i["metadata"]["name"] for i in listing.get("items") or [] if member_state(i)[0] == READY}
+                if set(names) <= ready:
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"members not Ready {timeout:.0f}s after joining: {sorted(names)}")
+            await asyncio.sleep(1.0)
 
     async def restore(self) -> list[str]:
         """After the last fault: every process running again and every member joined (a fault that failed
@@ -976,19 +990,26 @@ class Injector:
                 restored.append(f"{cluster.name}: started {', '.join(down)}")
                 await asyncio.to_thread(self.fleet.start_cluster, cluster)
         await self._wait_apiserver("hub")
-        listing = await self.hub.request("GET", f"/apis/{kinds.API_VERSION}/{kinds.MEMBER_CLUSTER.plural}")
+        listing: dict[str, Any] = {}
+        for _ in range(30):
+            try:
+                listing = await self.hub.request("GET", f"/apis/{kinds.API_VERSION}/{kinds.MEMBER_CLUSTER.plural}")
+                break
+            except ApiError:
+                await asyncio.sleep(2.0)
         joined = {i["metadata"]["name"] for i in listing.get("items") or []}
         for name in self.chaos.member_names:
             if name not in joined:
                 restored.append(f"{name}: joined again")
                 await self.join(name)
-        await asyncio.to_thread(bootstrap.wait_members_ready, self.fleet, self.chaos.member_names, 180)
+        await self.wait_ready(self.chaos.member_names)
         return restored
 
     def _kubectl_hub(self, *args: str) -> bool:
         cmd = [str(self.fleet.bin_dir / "kubectl"), "--kubeconfig", str(self.fleet.kubeconfig), "--context", "hub",
                *args]
-        for _ in range(3):  # a hub restart in the middle: try again
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:  # a hub restart in the middle: try again
             result = subprocess.run(cmd, capture_output=True, text=True, timeout=200)
             if result.returncode == 0 or "NotFound" in result.stderr or "not found" in result.stderr:
                 return True

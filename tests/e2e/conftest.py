@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from hybridfed.dev import bootstrap, topology
 from hybridfed.dev import fleet as fleet_mod
@@ -107,6 +108,20 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 60, interval:
                 return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+
+
+def service_account_kubeconfig(kubectl: Kubectl, namespace: str, account: str, path: Path,
+                               duration: str = "1h") -> None:
+    """A kubeconfig for the hub that authenticates as a ServiceAccount (a TokenRequest token)."""
+    token = kubectl("hub", "-n", namespace, "create", "token", account, f"--duration={duration}").stdout.strip()
+    merged = yaml.safe_load(kubectl.fleet.kubeconfig.read_text())
+    hub = next(c for c in merged["clusters"] if c["name"] == "hub")
+    config = {"apiVersion": "v1", "kind": "Config", "clusters": [hub],
+              "users": [{"name": account, "user": {"token": token}}],
+              "contexts": [{"name": "hub", "context": {"cluster": "hub", "user": account, "namespace": namespace}}],
+              "current-context": "hub"}
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
 
 
 def tenant_namespace(kubectl: Kubectl, namespace: str) -> None:

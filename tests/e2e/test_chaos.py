@@ -41,8 +41,9 @@ def test_short_chaos_run_loses_nothing(tmp_path: Path) -> None:
     result.write_text(json.dumps(figures, indent=2, default=str) + "\n")
     chaos.print_table(figures)
     print(f"every fault, window and finding: {result}")
-    assert figures["faults_injected"] + sum(figures["faults_failed_by_kind"].values()) == len(chaos.FAULT_KINDS)
     broken = chaos.failures(figures)
     failed_faults = [f for f in figures["details"]["faults"] if not f["ok"]]
     assert not broken, "chaos invariants broken:\n" + "\n".join(broken) + (
         f"\nfaults that failed: {json.dumps(failed_faults)}" if failed_faults else "") + f"\nall of it: {result}"
+    # Every kind really injected: a fault the bench could not complete checks nothing.
+    assert figures["faults_by_kind"] == dict.fromkeys(chaos.FAULT_KINDS, 1), json.dumps(failed_faults)

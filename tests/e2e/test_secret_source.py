@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from hybridfed.controllers import secret_source
 from hybridfed.dev import bootstrap, topology
 from hybridfed.dev import fleet as fleet_mod
 
-from .conftest import Kubectl, get_json, tenant_namespace, wait_for
+from .conftest import Kubectl, Operator, get_json, service_account_kubeconfig, tenant_namespace, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "manifests" / "charts" / "hybridfed"
@@ -56,23 +55,15 @@ def helm_template(fleet: fleet_mod.Fleet, *only: str) -> str:
 
 
 def token_kubeconfig(fleet: fleet_mod.Fleet, kubectl: Kubectl, path: Path) -> None:
-    token = kubectl("hub", "-n", HUB_NS, "create", "token", SA, "--duration=2h").stdout.strip()
-    merged = yaml.safe_load(fleet.kubeconfig.read_text())
-    hub = next(c for c in merged["clusters"] if c["name"] == "hub")
-    config = {"apiVersion": "v1", "kind": "Config", "clusters": [hub],
-              "users": [{"name": SA, "user": {"token": token}}],
-              "contexts": [{"name": "hub", "context": {"cluster": "hub", "user": SA, "namespace": HUB_NS}}],
-              "current-context": "hub"}
-    path.write_text(yaml.safe_dump(config))
-    path.chmod(0o600)
+    service_account_kubeconfig(kubectl, HUB_NS, SA, path, "2h")
 
 
 @pytest.fixture(scope="module")
-def operator_log(fleet: fleet_mod.Fleet, kubectl: Kubectl, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """CRDs, the members joined, the chart's ServiceAccount and RBAC, and the operator running as that identity."""
-    members = topology.parse_members(topology.DEFAULT_MEMBERS)
-    bootstrap.install_crds(fleet)
-    bootstrap.join_members(fleet, members)
+def operator_log(federation: Operator, fleet: fleet_mod.Fleet, kubectl: Kubectl,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The members joined, the chart's ServiceAccount and RBAC, and the operator running as that identity
+    instead of the session's cluster-admin one (stopped meanwhile: it could read any Secret)."""
+    federation.stop()
     rendered = helm_template(fleet, "templates/serviceaccount.yaml", "templates/rbac.yaml")
     kubectl("hub", "apply", "-f", "-", input=rendered)
     kubeconfig = tmp_path_factory.mktemp("sa") / "chart-sa.kubeconfig"
@@ -90,6 +81,10 @@ def operator_log(fleet: fleet_mod.Fleet, kubectl: Kubectl, tmp_path_factory: pyt
     finally:
         kubectl("hub", "delete", "namespace", NS, "--ignore-not-found", "--timeout=120s", timeout=130, check=False)
         fleet.stop_component("hub", OPERATOR)
+        # The chart's identity goes again, so that `helm install` (test_helm) finds nothing it would have to adopt.
+        kubectl("hub", "delete", "--ignore-not-found", "-f", "-", input=rendered, check=False)
+        federation.start()
+        bootstrap.wait_members_ready(fleet, list(MEMBERS))
 
 
 def can_i(kubectl: Kubectl, *args: str) -> bool:

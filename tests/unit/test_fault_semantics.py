@@ -124,3 +124,33 @@ def test_the_probe_reports_the_member_identity() -> None:
     assert "clusterID" not in result.to_status(None, NOW)
     status = dataclasses.replace(result, cluster_id="0b5e4a1c-uid").to_status(None, NOW)
     assert status["clusterID"] == "0b5e4a1c-uid"
+
+
+async def test_an_object_whose_owner_the_hub_no_longer_has_is_removed_and_a_known_one_is_kept(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from hybridfed.controllers import federation as federation_mod
+    from hybridfed.members.registry import MemberRegistry
+
+    class Hub:
+        async def request(self, method: str, path: str, **_: Any) -> Any:
+            if path.endswith("/federatedconfigmaps/alive"):
+                return {}
+            raise ApiError(404, "NotFound", "gone")
+
+    monkeypatch.setattr(federation_mod, "ORPHAN_SWEEP_SECONDS", 0.0)
+    registry = MemberRegistry(host=None, cache=LiveCache())  # type: ignore[arg-type]
+    ctl = federation_mod.FederationController(Hub(), registry)  # type: ignore[arg-type]
+    deleted: list[Any] = []
+
+    async def delete(okey: Any) -> bool:
+        deleted.append(okey)
+        return True
+
+    monkeypatch.setattr(ctl, "_delete_object", delete)
+    for name in ("gone", "alive"):
+        okey = ("tke-gz", "v1", "ConfigMap", "ns", name)
+        registry.cache.put(okey, {"metadata": {"annotations": {"hybridfed.io/owner": f"ns/FederatedConfigMap/{name}"},
+                                               "labels": {"app.kubernetes.io/managed-by": "hybridfed"}}})
+        ctl._suspects.add(okey)
+    await ctl._sweep_orphans()
+    assert deleted == [("tke-gz", "v1", "ConfigMap", "ns", "gone")]

@@ -196,14 +196,7 @@ def member_cluster_set_binding_crd() -> dict[str, Any]:
 
 
 def federated_crd(row: FederatedKind) -> dict[str, Any]:
-    names = {
-        "kind": row.kind,
-        "listKind": row.list_kind,
-        "plural": row.plural,
-        "singular": row.singular,
-        "shortNames": list(row.short_names),
-        "categories": [CATEGORY],
-    }
+    names = _names(row)
     what = (
         "any namespaced object (apiVersion and kind from the template)"
         if row.target_kind is None

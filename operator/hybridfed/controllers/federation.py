@@ -69,6 +69,7 @@ log = logging.getLogger("hybridfed.federation")
 
 FINALIZER = "hybridfed.io/cleanup"
 CAPACITY_STRATEGIES = ("Capacity", "Cost")
+ORPHAN_SWEEP_SECONDS = 5.0  # first look at suspected orphans: kopf has delivered the owners it knows by then
 POLICY_SECONDS = 30.0  # how long a hub namespace's policy labels are trusted before they are read again
 RETRY_SECONDS = 5.0  # the safety-net requeue while interim replicas settle; failures back off per key (queue.py)
 Key = tuple[str, str, str]  # (federated kind, namespace, name)
@@ -144,6 +145,8 @@ class FederationController:
         self._written: dict[ObjectKey, Written] = {}
         self._policies: dict[str, tuple[float, NamespacePolicy]] = {}  # hub namespace -> (read at, policy)
         self._tasks: list[asyncio.Task[None]] = []
+        self._suspects: set[ObjectKey] = set()  # member objects whose owner this operator does not know
+        self._sweeper: asyncio.Task[None] | None = None
         self.reconciles = 0
         self.hub = ""  # this hub's identity (kinds.HUB_LABEL), known once `start` is called
         registry.listen(self.on_member_object)
@@ -166,7 +169,11 @@ class FederationController:
 
     def on_member_object(self, cluster: str, owner: str, okey: ObjectKey | None = None, version: str = "") -> None:
         key = _key_of_owner(owner)
-        if key is None or key not in self.bodies:
+        if key is None:
+            return
+        if key not in self.bodies:
+            if okey is not None and version and self._tasks:
+                self._suspect_orphan(okey)  # placed by this hub for an object it does not know (any more)
             return
         seen = self._writing.get(okey) if okey is not None and version else None
         if seen is not None:
@@ -188,6 +195,42 @@ class FederationController:
                 self.queue.add_after(key, cluster_driver.toleration_seconds(not_ready, requested_toleration(body)) + 1)
             else:
                 self.queue.add(key)
+
+    # ---- orphans -----------------------------------------------------------------------------
+    def _suspect_orphan(self, okey: ObjectKey) -> None:
+        self._suspects.add(okey)
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.create_task(self._sweep_orphans(), name="orphan-sweep")
+
+    async def _sweep_orphans(self) -> None:
+        """Remove member objects this hub placed for federated objects that no longer exist on the hub.
+
+        Deleting a federated object removes what it placed; but a member that was away then (unjoined and
+        joined again, restored from a backup) can come back holding its copies. The hub decides: an object
+        is removed only once the hub answers 404 for its owner, never because the operator has not seen the
+        owner yet (after a restart kopf delivers objects one by one). Orphaned objects (annotation orphan)
+        were released to the member at their owner's deletion and no longer carry our marks.
+        """
+        delay = ORPHAN_SWEEP_SECONDS
+        while self._suspects:
+            await asyncio.sleep(delay)
+            for okey in list(self._suspects):
+                self._suspects.discard(okey)
+                owner = _key_of_owner(owner_of(self.cache.get(okey)) or "")
+                if owner is None or owner in self.bodies:
+                    continue
+                try:
+                    await self.host.request("GET", self._hub_path(*owner))
+                    continue  # it exists: its own events will reconcile it
+                except ApiError as exc:
+                    if not exc.not_found:
+                        self._suspects.add(okey)  # the hub did not say: ask again later
+                        continue
+                log.warning("removing %s %s/%s on %s: its owner %s/%s/%s no longer exists on the hub",
+                            okey[2], okey[3], okey[4], okey[0], *owner)
+                if not await self._delete_object(okey):
+                    self._suspects.add(okey)
+            delay = min(delay * 2, 300.0)
 
     # ---- workers ---------------------------------------------------------------------------
     def start(self, hub: str = "") -> None:
@@ -617,6 +660,26 @@ class FederationController:
             ok = await self._delete_object(okey) and ok
         return ok
 
+    async def _release_object(self, okey: ObjectKey) -> bool:
+        """Leave a member object to the member: remove hybridfed's marks (owner, managed-by, hub)."""
+        cluster, api_version, kind, namespace, name = okey
+        patch = {"metadata": {"labels": {kinds.MANAGED_BY_LABEL: None, kinds.HUB_LABEL: None},
+                              "annotations": {kinds.OWNER_ANNOTATION: None}}}
+        try:
+            client = await self.registry.client(cluster)
+            resource = await client.resource(api_version, kind)
+            await client.merge_patch(resource.path(namespace, name), patch)
+        except ApiError as exc:
+            if not exc.not_found:
+                log.info("could not release %s %s/%s on %s yet: %s", kind, namespace, name, cluster, exc)
+                return False
+        except CredentialsError as exc:
+            log.info("could not release %s %s/%s on %s yet: %s", kind, namespace, name, cluster, exc)
+            return False
+        self.cache.remove(okey)
+        self._written.pop(okey, None)
+        return True
+
     async def _delete_object(self, okey: ObjectKey) -> bool:
         cluster, api_version, kind, namespace, name = okey
         try:
@@ -634,16 +697,17 @@ class FederationController:
         if FINALIZER not in (body["metadata"].get("finalizers") or []):
             return False
         orphan = (body["metadata"].get("annotations") or {}).get(kinds.ANNOTATION_ORPHAN) == "true"
-        if not orphan:
-            try:
-                target = kinds.target_gvk(key[0], (body.get("spec") or {}).get("template") or {})
-            except ValueError:  # a template that never named a kind placed nothing
-                target = None
-            if target is not None and not await self._watch_before_delete(key, body, target):
-                return True
-            results = [await self._delete_object(okey) for okey, _ in self.cache.owned_by(owner_reference(body))]
-            if not all(results):
-                return True
+        try:
+            target = kinds.target_gvk(key[0], (body.get("spec") or {}).get("template") or {})
+        except ValueError:  # a template that never named a kind placed nothing
+            target = None
+        if target is not None and not await self._watch_before_delete(key, body, target):
+            return True
+        # Orphaned objects are released to the member (our marks removed), so nothing of ours claims them later.
+        act = self._release_object if orphan else self._delete_object
+        results = [await act(okey) for okey, _ in self.cache.owned_by(owner_reference(body))]
+        if not all(results):
+            return True
         await self._set_finalizer(body, add=False)
         return False
 
@@ -670,9 +734,11 @@ class FederationController:
 
     # ---- host writes -----------------------------------------------------------------------
     def _path(self, body: Mapping[str, Any], sub: str = "") -> str:
-        row = kinds.federated_kind(body["kind"])
-        meta = body["metadata"]
-        return f"/apis/{kinds.API_VERSION}/namespaces/{meta['namespace']}/{row.plural}/{meta['name']}{sub}"
+        return self._hub_path(*key_of(body)) + sub
+
+    @staticmethod
+    def _hub_path(kind: str, namespace: str, name: str) -> str:
+        return f"/apis/{kinds.API_VERSION}/namespaces/{namespace}/{kinds.federated_kind(kind).plural}/{name}"
 
     async def _set_finalizer(self, body: Mapping[str, Any], *, add: bool) -> dict[str, Any] | None:
         finalizers = [f for f in body["metadata"].get("finalizers") or [] if f != FINALIZER]

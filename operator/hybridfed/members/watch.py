@@ -30,6 +30,8 @@ WatchKey = tuple[str, str, str, str]
 # (cluster, apiVersion, kind, namespace, name)
 ObjectKey = tuple[str, str, str, str, str]
 # (cluster, owner, object key, the object's resourceVersion; "" when it was deleted)
+#: Objects per list page when a watch (re)lists.
+LIST_PAGE = 500
 OnChange = Callable[[str, str, ObjectKey, str], None]
 
 
@@ -291,15 +293,21 @@ class Watcher:
 
     async def _list(self) -> str:
         path = self.resource.path(self.key[3] or None)
-        selector = {"labelSelector": self.selector}
-        listing = await self.client.request("GET", path, params=selector)
+        # In pages: a member with many of our objects is never one huge response (one snapshot for all pages).
+        query = {"labelSelector": self.selector, "limit": str(LIST_PAGE)}
         seen = set()
-        for obj in listing.get("items", []):
-            obj.setdefault("apiVersion", self.resource.api_version)
-            obj.setdefault("kind", self.resource.kind)
-            key = self._object_key(obj)
-            seen.add(key)
-            self._record(key, obj)
+        while True:
+            listing = await self.client.request("GET", path, params=query)
+            for obj in listing.get("items", []):
+                obj.setdefault("apiVersion", self.resource.api_version)
+                obj.setdefault("kind", self.resource.kind)
+                key = self._object_key(obj)
+                seen.add(key)
+                self._record(key, obj)
+            token = (listing.get("metadata") or {}).get("continue")
+            if not token:
+                break
+            query["continue"] = token
         version = str(listing["metadata"]["resourceVersion"])
         # Whatever vanished while we were not watching is a deletion we missed; but an object our own
         # write put in the cache after the list's snapshot was taken is newer than the list, not gone.

@@ -258,10 +258,10 @@ def _is_set_true(value: Any) -> bool:
     return value is not None and value is not False
 
 
-@dataclass(frozen=True)
-class _Container:
+class _SecurityContextOwner:
+    """A pod or a container: both keep a ``securityContext`` in their spec, at ``<path>.securityContext``."""
+
     path: str
-    name: str
     spec: Mapping[str, Any]
 
     @property
@@ -272,13 +272,20 @@ class _Container:
     def sc_path(self) -> str:
         return f"{self.path}.securityContext"
 
+
+@dataclass(frozen=True)
+class _Container(_SecurityContextOwner):
+    path: str
+    name: str
+    spec: Mapping[str, Any]
+
     @property
     def who(self) -> str:
         return f'container "{self.name}"'
 
 
 @dataclass(frozen=True)
-class _Pod:
+class _Pod(_SecurityContextOwner):
     path: str
     spec: Mapping[str, Any]
     metadata: Mapping[str, Any]
@@ -293,14 +300,6 @@ class _Pod:
             for i, c in enumerate(_sequence(spec.get(key)))
         )
         return cls(path, spec, metadata, metadata_path, containers)
-
-    @property
-    def sc(self) -> Mapping[str, Any]:
-        return _mapping(self.spec.get("securityContext"))
-
-    @property
-    def sc_path(self) -> str:
-        return f"{self.path}.securityContext"
 
     @property
     def windows(self) -> bool:
