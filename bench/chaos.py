@@ -50,6 +50,7 @@ import asyncio
 import base64
 import contextlib
 import datetime as dt
+import fcntl
 import json
 import os
 import random
@@ -535,12 +536,32 @@ class ChaosFleet:
                  "--log-level", args.operator_log_level]
         self.operators = Operators(self.fleet, extra)
         self._sigterm: Any = signal.SIG_DFL
+        self._lock: Any = None
+
+    def _take_lock(self) -> None:
+        """One chaos run per state directory: a second one would take the first one's fleet down under it."""
+        path = self.fleet.state_dir.with_name(self.fleet.state_dir.name + ".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = open(path, "w")  # held for the whole run, closed in __exit__
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            self._lock = None
+            raise FleetError(f"another chaos run is using {self.fleet.state_dir} (it holds {path}); wait for it, "
+                             "or give this one its own --state-dir and --base-port") from None
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     @property
     def member_names(self) -> list[str]:
         return [m.name for m in self.members]
 
     def __enter__(self) -> ChaosFleet:
+        self._take_lock()
         self._sigterm = signal.signal(signal.SIGTERM, common._raise_system_exit)  # `kill` takes the fleet down
         started = time.monotonic()
         try:
@@ -562,19 +583,23 @@ class ChaosFleet:
             self.operators.stop_all()
             if not self.keep:
                 self.fleet.down()
+            self._release_lock()
             raise
         return self
 
     def __exit__(self, *exc: object) -> None:
         signal.signal(signal.SIGTERM, self._sigterm)
-        self.operators.stop_all()
-        if self.keep:
-            say(f"--keep: chaos fleet left running; KUBECONFIG={self.fleet.kubeconfig}")
-            for name in REPLICAS:
-                self.operators.start(name)
-            return
-        stopped = self.fleet.down()
-        say(f"chaos fleet down ({len(stopped)} processes stopped)")
+        try:
+            self.operators.stop_all()
+            if self.keep:
+                say(f"--keep: chaos fleet left running; KUBECONFIG={self.fleet.kubeconfig}")
+                for name in REPLICAS:
+                    self.operators.start(name)
+                return
+            stopped = self.fleet.down()
+            say(f"chaos fleet down ({len(stopped)} processes stopped)")
+        finally:
+            self._release_lock()
 
 
 # ==== the load ===================================================================================
