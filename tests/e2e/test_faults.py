@@ -234,6 +234,9 @@ def test_one_cluster_joined_twice_is_refused(kubectl: Kubectl, fleet: fleet_mod.
     assert original is not None
     twin = {"apiVersion": "hybridfed.io/v1alpha1", "kind": "MemberCluster", "metadata": {"name": "eks-sg-twin"},
             "spec": {k: v for k, v in original["spec"].items() if k != "taints"}}
+    apply(kubectl, fed("FederatedConfigMap", "shared", {"data": {"k": "v"}}, {"clusters": ["eks-sg"]}))
+    kubectl("hub", "-n", NS, "wait", "--for=condition=Ready", "federatedconfigmap/shared", "--timeout=60s", timeout=70)
+    before = uid(kubectl, "eks-sg", "configmap", "shared")
     kubectl("hub", "apply", "-f", "-", input=json.dumps(twin))
     try:
         wait_for("the twin refused", lambda: member_condition(kubectl, "eks-sg-twin", "Ready").get(
@@ -243,3 +246,6 @@ def test_one_cluster_joined_twice_is_refused(kubectl: Kubectl, fleet: fleet_mod.
         assert member_condition(kubectl, "eks-sg", "Ready").get("status") == "True"
     finally:
         kubectl("hub", "delete", "membercluster", "eks-sg-twin", "--timeout=60s", timeout=70)
+    # Letting the twin go never touches what the original placed on the same API server.
+    time.sleep(3)
+    assert uid(kubectl, "eks-sg", "configmap", "shared") == before

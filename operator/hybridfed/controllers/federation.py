@@ -389,7 +389,7 @@ class FederationController:
         # Givers scale down before they are removed, also clusters out of the placement (a leaving member, a
         # narrowed placement) rendered with their own facts; a member gone from the registry takes no write.
         interim = {c: r for c, r in progress.interim_replicas(decision, running, ready).items()
-                   if c in self.registry.members}
+                   if c in self.registry.members and not self.registry.members[c].duplicate}
         rendered: dict[str, dict[str, Any] | RenderError] = {}
         for name, replicas in interim.items():
             member = self.registry.members[name]
@@ -435,7 +435,7 @@ class FederationController:
         # deletes); so do members that are not Ready now: removals wait until they are reachable again.
         keep = set(interim) | {c for c, why in decision.excluded.items() if why == NOT_READY_REASON}
         keep |= {name for name, member in self.registry.members.items()
-                 if not member.ready or (member.leaving and member.orphan)}
+                 if not member.ready or member.duplicate or (member.leaving and member.orphan)}
         removals_ok = await self._remove_unselected(body, keep - revoked)
         old_status = body.get("status") or {}
         records, failed_over, failed_back = progress.failover_records(

@@ -102,8 +102,9 @@ class MembershipController:
         self.federation.requeue_all()
         delay = 0.5
         while (member := self.registry.members.get(name)) is not None:
-            left = await self.federation.placed_on(name)
-            if member.orphan or not member.reachable or left == 0:
+            # A duplicate's client sees another MemberCluster's objects: never count (or remove) them as its own.
+            left = 0 if member.duplicate else await self.federation.placed_on(name)
+            if member.orphan or member.duplicate or not member.reachable or left == 0:
                 if left and not member.orphan:
                     log.warning("member %s is unreachable: %d objects placed there are left behind", name, left)
                 break

@@ -48,6 +48,13 @@ class Member:
         return (self.body["metadata"].get("annotations") or {}).get(ANNOTATION_ORPHAN) == "true"
 
     @property
+    def duplicate(self) -> bool:
+        """Refused as a second MemberCluster for a cluster another one already is (``DuplicateCluster``): what
+        its client sees belongs to that other one, so nothing may ever be written or removed through it."""
+        ready = conditions.get_condition((self.body.get("status") or {}).get("conditions"), conditions.MEMBER_READY)
+        return (ready or {}).get("reason") == "DuplicateCluster"
+
+    @property
     def reachable(self) -> bool:
         return conditions.is_condition_true((self.body.get("status") or {}).get("conditions"),
                                             conditions.MEMBER_REACHABLE)
