@@ -29,6 +29,7 @@ lint: venv
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m hybridfed.api.crdgen --check
+	$(BIN)/python hack/gen_agent_chart.py --check
 
 crds: venv
 	$(BIN)/python -m hybridfed.api.crdgen

@@ -120,6 +120,9 @@ def test_cluster_role_grants_exactly_what_the_operator_does(default_docs: list[d
         want += [("hybridfed.io", plural, v, "*") for v in ("list", "watch", "patch")]  # patch: the finalizer
         want += [("hybridfed.io", f"{plural}/status", "patch", "*")]
     want += [("", "events", "create", "*")]
+    # Pull members: their Works (any member namespace) and their agents' heartbeat Leases.
+    want += [("hybridfed.io", "works", v, "*") for v in ("get", "list", "watch", "create", "patch", "delete")]
+    want += [("coordination.k8s.io", "leases", "get", "*")]
     want += [("apiextensions.k8s.io", "customresourcedefinitions", v, "*") for v in ("list", "watch")]
     assert _rules(default_docs, "ClusterRole") == sorted(want)
 
@@ -140,7 +143,9 @@ def test_no_rule_anywhere_is_a_wildcard_or_escalation(default_docs: list[dict[st
     for kind in ("ClusterRole", "Role"):
         for group, resource, verb, _ in _rules(default_docs, kind):
             assert "*" not in (group, resource, verb)
-            assert verb not in ("escalate", "bind", "impersonate", "delete", "deletecollection")
+            assert verb not in ("escalate", "bind", "impersonate", "deletecollection")
+            # Deleting a Work is how the hub tells a Pull member's agent to remove an object: the only delete.
+            assert verb != "delete" or (group, resource) == ("hybridfed.io", "works")
             assert resource not in ("clusterroles", "roles", "clusterrolebindings", "rolebindings", "pods/exec")
             if resource == "secrets":
                 assert kind == "Role" and verb in ("get", "patch")

@@ -127,6 +127,8 @@ MEMBER_CLUSTER_SET_BINDING = ResourceNames(
     singular="memberclustersetbinding",
     short_names=("mcsb",),
 )
+#: Pull mode: one rendered manifest for one Pull member, in that member's hub namespace (see api/work.py).
+WORK = ResourceNames(kind="Work", plural="works", singular="work", short_names=("hfwork",))
 #: The MemberCluster label a MemberClusterSet selects by default (the set named N: value N). Only hub admins
 #: (``CLUSTER_ADMINS_GROUP``, system:masters) may add, change or remove it: an admission policy enforces it.
 CLUSTER_SET_LABEL = f"{GROUP}/cluster-set"

@@ -11,6 +11,7 @@ from pathlib import Path
 from hybridfed.cli.table import format_table
 from hybridfed.dev import fleet as fleet_mod
 from hybridfed.dev import kind as kind_mod
+from hybridfed.dev import netns as netns_mod
 from hybridfed.dev import topology
 
 
@@ -22,7 +23,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                      help=f"first loopback port; each cluster takes 4 (default {fleet_mod.DEFAULT_BASE_PORT})")
     cmds = dev.add_subparsers(dest="dev_command", required=True)
     up = cmds.add_parser("up", help="start hub + members (idempotent)")
-    up.add_argument("--members", default=topology.DEFAULT_MEMBERS, help="NAME:PROVIDER:REGION,...")
+    up.add_argument("--members", default=topology.DEFAULT_MEMBERS,
+                    help="NAME:PROVIDER:REGION[:pull|:lite],... (a pull member runs in its own network "
+                         "namespace, as behind NAT; needs root)")
     up.add_argument("--nodes", type=int, default=None, help="fake nodes per member (default: per provider)")
     up.add_argument("--engine", choices=("binary", "kind"), default="binary")
     up.add_argument("--runtime-config", action="append", default=[], metavar="CLUSTER=GROUP/VERSION=false",
@@ -60,6 +63,7 @@ def _up(args: argparse.Namespace) -> int:
         if args.engine == "kind":
             kind_mod.up(members, _fleet(args).state_dir)
             return 0
+        members = _without_unstartable_pull(members)
         f = _fleet(args)
         started_at = time.monotonic()
         state, started = f.up(members, runtime_config)
@@ -74,11 +78,25 @@ def _up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _without_unstartable_pull(members: list[topology.ClusterSpec]) -> list[topology.ClusterSpec]:
+    """Drop the pull members when network namespaces cannot be made here, saying so once; the rest start."""
+    pull = [m.name for m in members if m.pull]
+    reason = netns_mod.available() if pull else None
+    if reason is None:
+        return members
+    print(f"warning: pull member(s) {', '.join(pull)} not started: {reason}", file=sys.stderr)
+    return [m for m in members if not m.pull]
+
+
 def _down(args: argparse.Namespace) -> int:
     if args.engine == "kind":
         kind_mod.down(_fleet(args).state_dir)
         return 0
-    stopped = _fleet(args).down()
+    try:
+        stopped = _fleet(args).down()
+    except fleet_mod.FleetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(f"stopped {len(stopped)} processes" if stopped else "nothing was running")
     return 0
 
@@ -92,7 +110,9 @@ def _status(args: argparse.Namespace) -> int:
     rows = [("CLUSTER", "PROVIDER", "REGION", "ENDPOINT", "API", "NODES", "PROCESSES")]
     for h in health:
         down = [c for c, ok in h.processes.items() if not ok]
-        rows.append((h.name, h.provider, h.region, h.endpoint, "ready" if h.apiserver_ready else "DOWN",
+        ns = f.netns_of(h.name)
+        endpoint = f"{h.endpoint} (netns {ns})" if ns else h.endpoint  # reachable only from inside it
+        rows.append((h.name, h.provider, h.region, endpoint, "ready" if h.apiserver_ready else "DOWN",
                      f"{h.nodes_ready}/{h.nodes_total}", "all running" if not down else "down: " + ",".join(down)))
     print(format_table(rows))
     print(f"kubeconfig: {f.kubeconfig}")

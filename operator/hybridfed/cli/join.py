@@ -50,6 +50,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from hybridfed.api import work
 from hybridfed.api.errors import ApiError
 from hybridfed.api.kinds import API_VERSION, CLUSTER_SET_LABEL, DEFAULT_CLUSTER_SET, MEMBER_CLUSTER
 from hybridfed.api.member import PROVIDERS
@@ -114,6 +115,7 @@ class JoinResult:
     warnings: tuple[str, ...] = ()
     token_expiration: str = ""  # RFC 3339
     protected_namespaces: tuple[str, ...] = ()
+    mode: str = "Push"
 
 
 @dataclass(frozen=True)
@@ -233,7 +235,7 @@ def credentials_secret_manifest(name: str, namespace: str, token_b64: str, ca_da
 
 def member_cluster_manifest(name: str, *, provider: str, region: str, zones: Sequence[str], api_endpoint: str,
                             secret_namespace: str, labels: Mapping[str, str] | None = None,
-                            cluster_set: str | None = DEFAULT_CLUSTER_SET) -> dict[str, Any]:
+                            cluster_set: str | None = DEFAULT_CLUSTER_SET, mode: str = "Push") -> dict[str, Any]:
     """The MemberCluster, validated with the API model (JoinError naming the flag otherwise).
 
     ``cluster_set``: its MemberClusterSet, as the label ``hybridfed.io/cluster-set`` (which wins over the same key
@@ -247,12 +249,11 @@ def member_cluster_manifest(name: str, *, provider: str, region: str, zones: Seq
         labels = {**(labels or {}), CLUSTER_SET_LABEL: cluster_set}
     if labels:
         metadata["labels"] = dict(labels)
-    manifest = {
-        "apiVersion": API_VERSION, "kind": MEMBER_CLUSTER.kind, "metadata": metadata,
-        "spec": {"provider": provider, "region": region, "zones": list(zones), "mode": "Push",
-                 "apiEndpoint": api_endpoint,
-                 "secretRef": {"name": credentials_secret_name(name), "namespace": secret_namespace}},
-    }  # fmt: skip
+    spec: dict[str, Any] = {"provider": provider, "region": region, "zones": list(zones), "mode": mode,
+                            "apiEndpoint": api_endpoint}
+    if mode == "Push":  # a Pull member's agent dials the hub: the hub holds no credential of it
+        spec["secretRef"] = {"name": credentials_secret_name(name), "namespace": secret_namespace}
+    manifest = {"apiVersion": API_VERSION, "kind": MEMBER_CLUSTER.kind, "metadata": metadata, "spec": spec}
     try:
         parse_member(manifest)
     except InvalidObject as exc:
@@ -393,7 +394,9 @@ async def join_member(name: str, member: Credentials, hub: Credentials, *, regio
                       provider: str | None = None, zones: Sequence[str] | None = None,
                       namespace: str = DEFAULT_NAMESPACE, labels: Mapping[str, str] | None = None,
                       api_endpoint: str | None = None, token_ttl: int | str = DEFAULT_TOKEN_TTL,
-                      protected_namespaces: Sequence[str] = (), cluster_set: str | None = None) -> JoinResult:
+                      protected_namespaces: Sequence[str] = (), cluster_set: str | None = None,
+                      mode: str = "Push", hub_endpoint: str | None = None, agent_dir: Path | None = None
+                      ) -> JoinResult:
     """Register the member reached with admin ``member`` credentials on the hub reached with ``hub``.
 
     ``cluster_set``: the MemberClusterSet to put the cluster in (label ``hybridfed.io/cluster-set``, which only
@@ -408,8 +411,18 @@ async def join_member(name: str, member: Credentials, hub: Credentials, *, regio
     namespaces the credential never writes into, besides the system ones and ``namespace``.
     Idempotent. Raises JoinError (``flag`` names the culprit); nothing is written to the hub unless the
     member side succeeded.
+
+    ``mode`` Pull (a member the hub cannot reach): the same member side, then on the hub the member's own
+    namespace (``hybridfed-member-<name>``) with the agent's ServiceAccount and least-privilege RBAC, the
+    MemberCluster without any credential, and in the member the Secret ``hybridfed-agent-hub`` holding the
+    agent's hub kubeconfig (a time-bound token; server ``hub_endpoint``, by default the hub kubeconfig's) that
+    the agent chart mounts. ``agent_dir``: also write ``hub.kubeconfig`` and ``member.kubeconfig`` there, to
+    run ``hybridfed agent`` outside the member.
     """
     validate_name(name)
+    if mode not in ("Push", "Pull"):
+        raise JoinError(f"{mode!r} is not a mode: Push or Pull", "--mode")
+    validate_endpoint(hub_endpoint)
     validate_provider(provider)
     validate_endpoint(api_endpoint)
     ttl = parse_token_ttl(token_ttl)
@@ -438,7 +451,8 @@ async def join_member(name: str, member: Credentials, hub: Credentials, *, regio
         chosen_zones = list(zones) if zones is not None else zones_of(nodes)
         manifest = member_cluster_manifest(name, provider=chosen, region=region, zones=chosen_zones,
                                            api_endpoint=endpoint, secret_namespace=namespace, labels=labels,
-                                           cluster_set=await _cluster_set_of(hub_client, mc_res, name, cluster_set))
+                                           cluster_set=await _cluster_set_of(hub_client, mc_res, name, cluster_set),
+                                           mode=mode)
         if member.ca_data is None:
             warnings.append("the member kubeconfig has no CA (insecure-skip-tls-verify?); the hub will verify "
                             "the member against the system trust store")
@@ -451,6 +465,14 @@ async def join_member(name: str, member: Credentials, hub: Credentials, *, regio
                             "pass them in --protected-namespaces again to keep them protected")
         await _apply_all(member_client, access.member_access_manifests(namespace, extra_protected), "--kubeconfig",
                          warnings)
+        if mode == "Pull":
+            expiration = await _join_agent(name, member_client, hub_client, namespace, ttl, hub_endpoint,
+                                           agent_dir, warnings)
+            await _call(hub_client.apply(mc_res, manifest), "--hub-kubeconfig", f"applying MemberCluster {name}")
+            return JoinResult(name=name, provider=chosen, detected_provider=detected, region=region,
+                              zones=tuple(chosen_zones), api_endpoint=endpoint, secret_namespace=namespace,
+                              secret_name="", warnings=tuple(warnings), token_expiration=expiration,
+                              protected_namespaces=protected, mode=mode)
         token = await _reusable_token(hub_client, name, namespace, member, ttl)
         if token is None:
             token = await _request_token(member_client, namespace, ttl, warnings)
@@ -476,6 +498,52 @@ async def join_member(name: str, member: Credentials, hub: Credentials, *, regio
                           token_expiration=rotation.format_time(token.expiration), protected_namespaces=protected)
 
     return await _with_clients([member_client, hub_client], run)
+
+
+AGENT_HUB_SECRET = "hybridfed-agent-hub"
+
+
+def agent_kubeconfig(name: str, server: str, ca_data: bytes | None, token: str) -> dict[str, Any]:
+    """A kubeconfig with one token user (the agent's, for the hub or for its member)."""
+    cluster: dict[str, Any] = {"server": server}
+    if ca_data:
+        cluster["certificate-authority-data"] = base64.b64encode(ca_data).decode()
+    return {"apiVersion": "v1", "kind": "Config", "current-context": name,
+            "clusters": [{"name": name, "cluster": cluster}], "users": [{"name": name, "user": {"token": token}}],
+            "contexts": [{"name": name, "context": {"cluster": name, "user": name}}]}
+
+
+async def _join_agent(name: str, member_client: KubeClient, hub_client: KubeClient, namespace: str, ttl: int,
+                      hub_endpoint: str | None, agent_dir: Path | None, warnings: list[str]) -> str:
+    """Pull mode, after the member side: the agent's hub identity and its hub kubeconfig, in the member (and
+    in `agent_dir`). Returns the hub token's expiration (RFC 3339)."""
+    hub_namespace = work.member_namespace(name)
+    sa = work.AGENT_SERVICE_ACCOUNT
+    await _apply_all(hub_client, access.agent_hub_manifests(name, hub_namespace, sa), "--hub-kubeconfig", warnings)
+    issued = await _call(hub_client.request("POST", access.token_request_path(hub_namespace, sa),
+                                            body=access.token_request(ttl)),
+                         "--hub-kubeconfig", f"requesting a token for ServiceAccount {hub_namespace}/{sa}")
+    try:
+        token, expiration = str(issued["status"]["token"]), str(issued["status"]["expirationTimestamp"])
+    except (KeyError, TypeError):
+        raise JoinError("the hub answered the TokenRequest without a token", "--hub-kubeconfig") from None
+    hub_config = agent_kubeconfig("hub", hub_endpoint or hub_client.creds.server, hub_client.creds.ca_data, token)
+    secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+              "metadata": {"name": AGENT_HUB_SECRET, "namespace": namespace,
+                           "labels": {access.MANAGED_BY_LABEL: access.MANAGED_BY, access.ACCESS_LABEL: "agent"}},
+              "stringData": {"kubeconfig": yaml.safe_dump(hub_config)}}
+    await _apply_all(member_client, [secret], "--kubeconfig", warnings)
+    if agent_dir is not None:
+        member_token = await _request_token(member_client, namespace, ttl, warnings)
+        member_config = agent_kubeconfig(name, member_client.creds.server, member_client.creds.ca_data,
+                                         member_token.value)
+        agent_dir.mkdir(parents=True, exist_ok=True)
+        for file, config in (("hub.kubeconfig", hub_config), ("member.kubeconfig", member_config)):
+            path = agent_dir / file
+            path.touch(mode=0o600)
+            path.chmod(0o600)
+            path.write_text(yaml.safe_dump(config))
+    return expiration
 
 
 async def _delete(client: KubeClient, api_version: str, kind: str, namespace: str | None, name: str, flag: str,
@@ -633,7 +701,8 @@ def _join(args: argparse.Namespace) -> int:
         result = asyncio.run(join_member(args.name, member, hub, region=args.region, provider=args.provider,
                                          zones=zones, namespace=args.namespace, labels=labels,
                                          api_endpoint=args.api_endpoint, token_ttl=ttl,
-                                         protected_namespaces=protected, cluster_set=args.cluster_set))
+                                         protected_namespaces=protected, cluster_set=args.cluster_set,
+                                         mode=args.mode, hub_endpoint=args.hub_endpoint, agent_dir=args.agent_dir))
     except JoinError as exc:
         return _fail(exc, args)
     for warning in result.warnings:
@@ -641,6 +710,14 @@ def _join(args: argparse.Namespace) -> int:
     detected = "" if result.detected_provider == result.provider else f" (detected: {result.detected_provider})"
     print(f"joined {result.name}: provider {result.provider}{detected}, region {result.region}, "
           f"zones {','.join(result.zones) or '-'}, endpoint {result.api_endpoint}")
+    if result.mode == "Pull":
+        print(f"  MemberCluster {result.name} (mode Pull): agent identity {work.member_namespace(result.name)}/"
+              f"{work.AGENT_SERVICE_ACCOUNT} on the hub, its kubeconfig in Secret {result.secret_namespace}/"
+              f"{AGENT_HUB_SECRET} in the member (ServiceAccount {result.secret_namespace}/{access.SERVICE_ACCOUNT})")
+        print(f"  hub token valid until {result.token_expiration} (the agent renews it before then); install the "
+              "agent: helm install hybridfed-agent manifests/charts/hybridfed-agent -n "
+              f"{result.secret_namespace} --set cluster={result.name} --set memberAccess.create=false")
+        return 0
     print(f"  MemberCluster {result.name}, credentials Secret {result.secret_namespace}/{result.secret_name} "
           f"(ServiceAccount {result.secret_namespace}/{access.SERVICE_ACCOUNT} in the member)")
     print(f"  token valid until {result.token_expiration} (the operator renews it before then); protected "
@@ -699,6 +776,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                       help="member namespaces hybridfed's credential may never write into, besides kube-system, "
                            "kube-public, kube-node-lease and hybridfed's own (enforced by an admission policy "
                            "in the member; pass the same list on every join)")
+    join.add_argument("--mode", default="Push", choices=("Push", "Pull"),
+                      help="Push: the operator reaches the member's API server; Pull: the member cannot be reached "
+                           "(behind NAT): an agent in it reaches the hub (see docs/pull-mode.md) (default Push)")
+    join.add_argument("--hub-endpoint", default=None, metavar="URL",
+                      help="Pull: where the agent reaches the hub, when not at the server in the hub kubeconfig")
+    join.add_argument("--agent-dir", type=Path, default=None, metavar="DIR",
+                      help="Pull: also write hub.kubeconfig and member.kubeconfig here, to run `hybridfed agent` "
+                           "outside the member")
     join.set_defaults(func=_join)
     unjoin = sub.add_parser("unjoin", help="remove a member cluster from the hub (and, with --kubeconfig, "
                             "hybridfed's ServiceAccount and RBAC from the member)")

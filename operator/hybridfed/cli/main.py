@@ -6,13 +6,14 @@ import argparse
 import sys
 
 from hybridfed import __version__
-from hybridfed.cli import dev, join, operator, status
+from hybridfed.cli import agent, dev, join, operator, status
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hybridfed", description="Manage many Kubernetes clusters as one cloud.")
     parser.add_argument("--version", action="version", version=f"hybridfed {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    agent.register(sub)
     dev.register(sub)
     join.register(sub)
     operator.register(sub)

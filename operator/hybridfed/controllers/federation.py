@@ -41,7 +41,9 @@ from hybridfed.controllers.aggregate import (
 from hybridfed.controllers.queue import WorkQueue
 from hybridfed.controllers.tenancy import TenancyStore
 from hybridfed.drivers import cluster_driver
-from hybridfed.members.client import CredentialsError, KubeClient, Resource
+from hybridfed.members import applier, work
+from hybridfed.members.applier import AdoptCheck, Applier
+from hybridfed.members.client import CredentialsError, KubeClient
 from hybridfed.members.registry import MemberRegistry
 from hybridfed.members.watch import (
     ObjectKey,
@@ -51,6 +53,7 @@ from hybridfed.members.watch import (
     resource_version,
     watch_namespace,
 )
+from hybridfed.members.work import WorkClient
 from hybridfed.rendering import HASH_ANNOTATION, RenderError, owner_reference, render
 from hybridfed.rendering.podsecurity import NamespacePolicy
 from hybridfed.scheduling import (
@@ -133,12 +136,11 @@ class FederationController:
         self.tenancy = tenancy  # None: no tenancy (every namespace may use every member), for tests
         self.cache = registry.cache
         self.workers = workers
-        self.secret_access = secret_access
+        self.applier = Applier("", self._member_namespace_labels, secret_access)
         self.bodies: dict[Key, dict[str, Any]] = {}
         self.queue: WorkQueue[Key] = WorkQueue()
         self._placement_digest: dict[Key, str] = {}
         self._requests: dict[Key, tuple[Any, dict[str, float] | ValueError]] = {}
-        self._namespaces: set[tuple[str, str]] = set()
         # Member objects being written now, with the resourceVersions their watch reported meanwhile.
         self._writing: dict[ObjectKey, list[str]] = {}
         # What each member answered our last write of an object with: "up to date" compares with it.
@@ -235,7 +237,7 @@ class FederationController:
     # ---- workers ---------------------------------------------------------------------------
     def start(self, hub: str = "") -> None:
         """Start the workers; ``hub`` is this hub's identity, stamped on everything it places."""
-        self.hub = hub
+        self.hub = self.applier.hub = hub
         self._tasks = [asyncio.create_task(self._worker(), name=f"reconcile-worker-{i}") for i in range(self.workers)]
 
     async def stop(self) -> None:
@@ -544,19 +546,19 @@ class FederationController:
         okey = object_key(cluster, manifest)
         _, api_version, kind, namespace, _ = okey
         try:
-            client = await self.registry.client(cluster)
+            client = await self.registry.objects(cluster)
             resource = await client.resource(api_version, kind)
             if not resource.namespaced:  # from the member's discovery, never a fixed list
                 return ClusterOutcome(cluster, replicas, None, False,
                                       f"spec.template: {kind} is cluster-scoped on this member; federated objects "
                                       "place only namespaced kinds, into their own namespace")
             watched = watch_namespace(api_version, kind, namespace)
-            if watched:
-                await self._ensure_secret_access(client, namespace)
+            if watched and isinstance(client, KubeClient):  # a Pull member's agent grants itself, as it applies
+                await self.applier.ensure_secret_access(client, namespace)
             await self.registry.ensure_watch(cluster, api_version, kind, watched)
             live = self.cache.get(okey)
             if live is not None and owner_of(live) != owner_reference(body):
-                return ClusterOutcome(cluster, replicas, None, False, self._conflict(manifest, live))
+                return ClusterOutcome(cluster, replicas, None, False, applier.conflict_message(manifest, live))
             revision = manifest["metadata"]["annotations"][HASH_ANNOTATION]
             if kind == "Job":
                 done = job_result(live) if self._up_to_date(cluster, manifest, live) else None
@@ -570,15 +572,18 @@ class FederationController:
                     # A Job's pod template cannot change: a new template is a new run.
                     await self._delete_object(okey)
                     live = None
+            failed = work.reported_error(live, manifest) if isinstance(client, WorkClient) else None
+            if failed is not None:  # the Pull member's agent could not apply this manifest: say why
+                return ClusterOutcome(cluster, replicas, live, False, failed[:300])
             if live is not None and self._up_to_date(cluster, manifest, live):
                 return ClusterOutcome(cluster, replicas, live, True)
             if not allowed:
                 return ClusterOutcome(cluster, replicas, live, False, "waiting for its rollout wave")
             with self._writing_to(key_of(body), okey) as answered:
-                created = await self._create(client, resource, manifest, body) if live is None else None
-                if isinstance(created, str):
-                    return ClusterOutcome(cluster, replicas, None, False, created)
-                written = created if created is not None else await client.apply(resource, manifest)
+                written = await self.applier.write(client, resource, manifest, owner_reference(body), live,
+                                                   self._adoption(body, client))
+                if isinstance(written, str):
+                    return ClusterOutcome(cluster, replicas, None, False, written)
                 answered(written)
             self.cache.put_response(okey, written)
             self._written[okey] = written_mark(written)
@@ -603,53 +608,18 @@ class FederationController:
             if seen and (not answer or any(_newer_or_unknown(v, answer[0]) for v in seen)):
                 self.queue.add(key)
 
-    @staticmethod
-    def _conflict(manifest: Mapping[str, Any], live: Mapping[str, Any] | None) -> str:
-        meta = manifest["metadata"]
-        holder = owner_of(live)
-        who = f"owned by {holder}" if holder else "not created by hybridfed"
-        return (f"conflict: {manifest['kind']} {meta['namespace']}/{meta['name']} already exists, {who}; "
-                f"annotate the federated object {kinds.ANNOTATION_ADOPT}=\"true\" to take it over")
-
-    async def _create(self, client: KubeClient, resource: Resource, manifest: Mapping[str, Any],
-                      body: Mapping[str, Any]) -> dict[str, Any] | str | None:
-        """Create; returns the object, a conflict message, or None when server-side apply should take over
-        (the object exists and is ours, or the federated object asked to adopt it)."""
-        namespace = manifest["metadata"]["namespace"]
-        if (client.name, namespace) not in self._namespaces:
-            await client.ensure_namespace(namespace, self._member_namespace_labels(namespace))
-            self._namespaces.add((client.name, namespace))
-        try:
-            return await client.create(resource, manifest)
-        except ApiError as exc:
-            if exc.status == 404 and "namespace" in exc.message.lower():
-                self._namespaces.discard((client.name, namespace))
-                await client.ensure_namespace(namespace, self._member_namespace_labels(namespace))
-                return await client.create(resource, manifest)
-            if not exc.conflict:
-                raise
-        existing = await client.get(resource, namespace, manifest["metadata"]["name"])
-        other_hub = ((existing or {}).get("metadata", {}).get("labels") or {}).get(kinds.HUB_LABEL)
-        if existing is not None and other_hub and other_hub != self.hub:
-            return (f"conflict: {manifest['kind']} {namespace}/{manifest['metadata']['name']} was placed by another "
-                    f"hub ({kinds.HUB_LABEL}={other_hub}); a hub never touches what another hub placed")
-        if existing is None or owner_of(existing) == owner_reference(body):
-            return None
-        if ((body["metadata"].get("annotations") or {}).get(kinds.ANNOTATION_ADOPT)) == "true":
+    def _adoption(self, body: Mapping[str, Any], client: KubeClient | WorkClient) -> AdoptCheck:
+        """May the object `body` places take over a same-named member object? Only when it asks to (annotation
+        adopt) and a cluster set binding of its namespace allows adoption on that member."""
+        def check(namespace: str, name: str) -> str | None:
+            if ((body["metadata"].get("annotations") or {}).get(kinds.ANNOTATION_ADOPT)) != "true":
+                return ""  # not asked: a plain conflict
             if self.tenancy is None or client.name in self.tenancy.adoption(namespace):
+                if isinstance(client, WorkClient):  # the agent takes the member object over, as told
+                    client.adopt.add((namespace, name))
                 return None
             return f"conflict: {clustersets.adoption_message(client.name, namespace)}"
-        return self._conflict(manifest, existing)
-
-    async def _ensure_secret_access(self, client: KubeClient, namespace: str) -> None:
-        """Secrets are granted per namespace (never cluster-wide): bind the member's secrets role here."""
-        if self.secret_access is None or (client.name, "secrets:" + namespace) in self._namespaces:
-            return
-        await client.ensure_namespace(namespace, self._member_namespace_labels(namespace))
-        binding = self.secret_access(namespace)
-        resource = await client.resource("rbac.authorization.k8s.io/v1", "RoleBinding")
-        await client.apply(resource, binding)
-        self._namespaces.add((client.name, "secrets:" + namespace))
+        return check
 
     async def _remove_unselected(self, body: Mapping[str, Any], keep: set[str]) -> bool:
         """Delete what this object placed on clusters not in `keep`; False if some delete failed."""
@@ -666,9 +636,12 @@ class FederationController:
         patch = {"metadata": {"labels": {kinds.MANAGED_BY_LABEL: None, kinds.HUB_LABEL: None},
                               "annotations": {kinds.OWNER_ANNOTATION: None}}}
         try:
-            client = await self.registry.client(cluster)
+            client = await self.registry.objects(cluster)
             resource = await client.resource(api_version, kind)
-            await client.merge_patch(resource.path(namespace, name), patch)
+            if isinstance(client, WorkClient):  # its agent removes the marks, then lets the Work go
+                await client.delete(resource, namespace, name, release=True)
+            else:
+                await client.merge_patch(resource.path(namespace, name), patch)
         except ApiError as exc:
             if not exc.not_found:
                 log.info("could not release %s %s/%s on %s yet: %s", kind, namespace, name, cluster, exc)
@@ -683,7 +656,7 @@ class FederationController:
     async def _delete_object(self, okey: ObjectKey) -> bool:
         cluster, api_version, kind, namespace, name = okey
         try:
-            client = await self.registry.client(cluster)
+            client = await self.registry.objects(cluster)
             await client.delete(await client.resource(api_version, kind), namespace, name)
             self.cache.remove(okey)
             self._written.pop(okey, None)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hybridfed import drivers
-from hybridfed.api import kinds
+from hybridfed.api import kinds, work
 from hybridfed.api.errors import ApiError
 from hybridfed.controllers.aggregate import status_patch
 from hybridfed.controllers.federation import FederationController
@@ -27,6 +27,8 @@ from hybridfed.members.registry import Member, MemberRegistry
 log = logging.getLogger("hybridfed.members")
 
 HEARTBEAT_SECONDS = 60.0
+#: A Pull member whose agent's heartbeat Lease names no duration is NotReady after this long without renewal.
+AGENT_LEASE_SECONDS = 40
 #: On a MemberCluster: removed (unjoin) only once what was placed there is gone, or kept by orphan.
 FINALIZER = "hybridfed.io/cleanup"
 
@@ -56,6 +58,7 @@ class MembershipController:
         self.probe_interval = probe_interval
         self.probe_timeout = probe_timeout
         self._last_write: dict[str, float] = {}
+        self._leases: dict[str, tuple[str, float]] = {}  # Pull member -> (Lease resourceVersion, seen changing at)
         self._leaving: dict[str, asyncio.Task[None]] = {}
         self._pending: set[asyncio.Task[None]] = set()  # finalizer patches in flight (kept from the GC)
         self.active = False  # only the leader probes, writes member status and releases leaving members
@@ -159,6 +162,11 @@ class MembershipController:
     async def probe_once(self, member: Member) -> None:
         now = datetime.now(UTC)
         previous: dict[str, Any] = member.body.get("status") or {}
+        if member.pull:
+            stale = await self._stale_heartbeat(member, now)
+            if stale is not None:
+                await self._write_status(member, stale)
+            return
         if await self.registry.refresh_credentials(member.name):
             log.info("member %s: its credential Secret changed; reconnected", member.name)
             self.federation.requeue_all()  # the member's watches restart with the new client
@@ -182,6 +190,33 @@ class MembershipController:
                 await self.registry.reset_client(member.name)  # a 401 anywhere: the credential is stale
             status = drivers.unreachable_status(previous, message, now, reason=reason)
         await self._write_status(member, status)
+
+    async def _stale_heartbeat(self, member: Member, now: datetime) -> dict[str, Any] | None:
+        """A Pull member's status when its agent stopped renewing the heartbeat Lease in its hub namespace
+        for longer than the Lease's duration (None while it renews: the agent writes the status itself).
+
+        Measured on this process's own clock from when the Lease last changed, never from the renewTime the
+        agent wrote: the member's clock may be off."""
+        namespace = work.member_namespace(member.name)
+        path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{work.AGENT_LEASE}"
+        try:
+            lease: dict[str, Any] | None = await self.host.request("GET", path)
+        except ApiError as exc:
+            if not exc.not_found:
+                return None  # the hub did not answer: that says nothing about the member
+            lease = None
+        version = str(((lease or {}).get("metadata") or {}).get("resourceVersion") or "")
+        seen = self._leases.get(member.name)
+        if seen is None or seen[0] != version:
+            seen = self._leases[member.name] = (version, time.monotonic())
+        duration = int(((lease or {}).get("spec") or {}).get("leaseDurationSeconds") or AGENT_LEASE_SECONDS)
+        if lease is not None and time.monotonic() - seen[1] <= duration:
+            return None
+        renewed = ((lease or {}).get("spec") or {}).get("renewTime")
+        since = f"since {renewed}" if renewed else "ever (the agent has not started, or cannot reach the hub)"
+        message = (f"its agent has not renewed the heartbeat Lease {namespace}/{work.AGENT_LEASE} {since} "
+                   f"(allowed: {duration}s)")
+        return drivers.unreachable_status(member.body.get("status"), message, now, reason="AgentHeartbeatStale")
 
     def _same_cluster(self, member: Member, cluster_id: str) -> str | None:
         """The older MemberCluster with this identity, if another one has it (the newer one is refused)."""

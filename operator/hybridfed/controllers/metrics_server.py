@@ -346,7 +346,7 @@ class RuntimeCollector:
         yield from event_families(clusters, list(FEDERATED_KINDS), time.monotonic())
 
 
-async def _handle_metrics(request: web.Request) -> web.StreamResponse:
+async def handle_metrics(request: web.Request) -> web.StreamResponse:
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
     response = web.Response(body=encoder(REGISTRY), headers={"Content-Type": content_type})
     response.enable_compression()  # only when the scraper accepts it; Prometheus does
@@ -373,7 +373,7 @@ class MetricsServer:
         prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]  # (untyped upstream)
         metrics.initialise_series()
         app = web.Application()
-        app.router.add_get("/metrics", _handle_metrics)
+        app.router.add_get("/metrics", handle_metrics)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port)

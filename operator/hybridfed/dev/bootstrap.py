@@ -17,6 +17,7 @@ from hybridfed.dev.fleet import Fleet, FleetError, repo_root
 from hybridfed.dev.topology import ClusterSpec
 
 OPERATOR = "hybridfed-operator"
+AGENT = "hybridfed-agent"
 #: The operator started by `start_operator` serves /metrics on the fleet's base port + this offset, so that
 #: the operators of fleets on one machine (dev 16400, e2e 17400, bench 19400) never share a port; the e2e
 #: suite's Prometheus scrapes it there.
@@ -53,15 +54,39 @@ def bind_namespace(fleet: Fleet, namespace: str, cluster_set: str = DEFAULT_CLUS
             input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [namespace_obj, binding]}))
 
 
-def join_members(fleet: Fleet, members: list[ClusterSpec]) -> None:
+def agent_dir(fleet: Fleet, name: str) -> Path:
+    """Where a Pull member's agent keeps its kubeconfigs and renewed hub token."""
+    return fleet.cluster_dir(name) / "agent"
+
+
+def join_members(fleet: Fleet, members: list[ClusterSpec], *agent_args: str) -> None:
+    """`hybridfed join` each member. A Pull member is joined from inside its network namespace (as an admin
+    would from inside that data centre: both the hub and the member reachable) and its agent started there."""
     for member in members:
-        result = subprocess.run(
-            [hybridfed_command(), "join", member.name, "--kubeconfig", str(fleet.cluster_kubeconfig(member.name)),
-             "--provider", member.provider, "--region", member.region,
-             "--hub-kubeconfig", str(fleet.kubeconfig), "--hub-context", "hub"],
-            capture_output=True, text=True, timeout=120)
+        if member.pull:
+            argv = [hybridfed_command(), "join", member.name, "--mode", "Pull",
+                    "--kubeconfig", str(fleet.cluster_kubeconfig(member.name)),
+                    "--hub-kubeconfig", str(fleet.hub_kubeconfig_for(member.name)),
+                    "--agent-dir", str(agent_dir(fleet, member.name))]
+        else:
+            argv = [hybridfed_command(), "join", member.name, "--kubeconfig",
+                    str(fleet.cluster_kubeconfig(member.name)),
+                    "--hub-kubeconfig", str(fleet.kubeconfig), "--hub-context", "hub"]
+        argv += ["--provider", member.provider, "--region", member.region]
+        result = subprocess.run(fleet.in_netns(member.name, argv), capture_output=True, text=True, timeout=120)
         if result.returncode != 0:
             raise FleetError(f"hybridfed join {member.name} failed: {result.stderr.strip()}")
+        if member.pull:
+            start_agent(fleet, member.name, *agent_args)
+
+
+def start_agent(fleet: Fleet, name: str, *extra: str) -> int:
+    """Run a Pull member's agent inside its network namespace (tracked and stopped like its control plane)."""
+    directory = agent_dir(fleet, name)
+    argv = [hybridfed_command(), "agent", "--cluster", name, "--hub-kubeconfig", str(directory / "hub.kubeconfig"),
+            "--kubeconfig", str(directory / "member.kubeconfig"), "--state-dir", str(directory),
+            "--metrics-port", "0", *extra]
+    return fleet.spawn(name, AGENT, argv, netns=fleet.netns_of(name))
 
 
 def metrics_port(fleet: Fleet) -> int:

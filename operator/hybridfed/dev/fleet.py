@@ -5,12 +5,19 @@ kwok (which plays the kubelets of fake nodes), all on loopback, built from Go
 modules by hack/build_tools.py. A lite cluster runs only etcd + kube-apiserver, its
 nodes registered Ready through the API. Every process we start gets a pid file (pid
 and kernel start time, so a recycled pid is never killed) and is stopped through it.
+
+A pull member runs all of its processes inside a network namespace of its own
+(`netns.py`), still on 127.0.0.1, which there is the namespace's own loopback:
+only what runs inside reaches its API, so the fleet talks to it from inside too.
+The hub is reached from inside at the host end of the member's veth, where a
+forwarder (`forward.py`, component `hub-forward-<member>` of the hub) listens.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import http.client
 import json
 import os
 import shutil
@@ -18,9 +25,8 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -29,12 +35,15 @@ from typing import Any
 
 import yaml
 
+from hybridfed.dev import netns as netns_mod
 from hybridfed.dev import pki as pki_mod
 from hybridfed.dev.topology import HUB_SPEC, ClusterSpec, node_manifests
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 #: What a lite cluster runs: objects can be stored and watched there, nothing reconciles them.
 LITE_COMPONENTS = ("etcd", "kube-apiserver")
+#: The hub's forwarder for one pull member (a component of the hub): `forward_component(member)`.
+FORWARD_PREFIX = "hub-forward-"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl")
 DEFAULT_BASE_PORT = 16400
 _PORTS_PER_CLUSTER = 4  # apiserver, etcd client, etcd peer, kwok
@@ -82,6 +91,11 @@ def default_state_dir() -> Path:
     return Path(os.environ.get("HYBRIDFED_DEV_DIR", repo_root() / ".hybridfed" / "dev"))
 
 
+def forward_component(member: str) -> str:
+    """The hub component that forwards the hub API to `member`'s veth host end."""
+    return FORWARD_PREFIX + member
+
+
 def components_of(spec: ClusterSpec) -> tuple[str, ...]:
     """The processes a cluster runs, in start order."""
     return LITE_COMPONENTS if spec.lite else COMPONENTS
@@ -105,10 +119,17 @@ class ClusterState:
     kwok_port: int
     runtime_config: str = ""
     lite: bool = False
+    pull: bool = False
+    #: A pull member's namespace and veth (recorded before they are made, so `down` removes them after a crash).
+    net: netns_mod.MemberNet | None = None
 
     @property
     def spec(self) -> ClusterSpec:
-        return ClusterSpec(self.name, self.provider, self.region, self.nodes, self.lite)
+        return ClusterSpec(self.name, self.provider, self.region, self.nodes, self.lite, self.pull)
+
+    @property
+    def netns(self) -> str | None:
+        return self.net.netns if self.net else None
 
     @property
     def components(self) -> tuple[str, ...]:
@@ -206,19 +227,24 @@ class Fleet:
         if not self.state_file.exists():
             return None
         raw = json.loads(self.state_file.read_text())
-        return FleetState(raw["engine"], [ClusterState(**c) for c in raw["clusters"]])
+        clusters = [ClusterState(**{**c, "net": netns_mod.MemberNet(**c["net"]) if c.get("net") else None})
+                    for c in raw["clusters"]]
+        return FleetState(raw["engine"], clusters)
 
     def _save(self, state: FleetState) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.state_file.write_text(json.dumps(asdict(state), indent=2) + "\n")
 
     def plan(self, members: list[ClusterSpec], runtime_config: dict[str, str] | None = None) -> FleetState:
-        """Assign ports: hub first, then members in order, a fixed block per cluster."""
+        """Assign ports: hub first, then members in order, a fixed block per cluster; and a namespace, veth
+        names and a /30 for each pull member (from the base port and its index: unique between fleets)."""
         clusters = []
+        tag = netns_mod.fleet_tag(self.state_dir)
         for i, spec in enumerate([HUB_SPEC, *members]):
             p = self.base_port + i * _PORTS_PER_CLUSTER
+            net = netns_mod.plan_member(tag, self.base_port, i, spec.name, _PORTS_PER_CLUSTER) if spec.pull else None
             clusters.append(ClusterState(spec.name, spec.provider, spec.region, spec.nodes, p, p + 1, p + 2, p + 3,
-                                         (runtime_config or {}).get(spec.name, ""), spec.lite))
+                                         (runtime_config or {}).get(spec.name, ""), spec.lite, spec.pull, net))
         return FleetState("binary", clusters)
 
     # ---- processes ---------------------------------------------------------------------------
@@ -293,13 +319,17 @@ class Fleet:
     def start_component(self, c: ClusterState, component: str) -> int:
         if component not in c.components:
             raise FleetError(f"{c.name} is a lite cluster: it runs only {', '.join(c.components)}, not {component}")
-        return self.spawn(c.name, component, self._command(c, component))
+        return self.spawn(c.name, component, self._command(c, component), netns=c.netns)
 
-    def spawn(self, cluster: str, component: str, argv: list[str], env: dict[str, str] | None = None) -> int:
-        """Start a process that belongs to `cluster` (tracked by pid file, stopped by `down`)."""
+    def spawn(self, cluster: str, component: str, argv: list[str], env: dict[str, str] | None = None,
+              netns: str | None = None) -> int:
+        """Start a process that belongs to `cluster` (tracked by pid file, stopped by `down`), inside the network
+        namespace `netns` if given (e.g. `self.netns_of(member)` for an agent that lives in a pull member)."""
         existing = self.pid(cluster, component)
         if existing:
             return existing
+        if netns:
+            argv = netns_mod.exec_argv(netns, argv)  # execs in place: the pid we record is the program's
         logs = self.cluster_dir(cluster) / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         with open(logs / f"{component}.log", "ab") as log:
@@ -334,28 +364,107 @@ class Fleet:
         ctx.load_cert_chain(str(p.admin_cert), str(p.admin_key))
         return ctx
 
+    def _http(self, c: ClusterState, port: int, method: str, path: str, body: bytes | None = None,
+              headers: dict[str, str] | None = None, timeout: float = 10.0, tls: bool = True) -> tuple[int, bytes]:
+        """One HTTP(S) exchange with a component of `c` on 127.0.0.1:`port`. For a pull member the connection
+        is made from inside its namespace: that is where its loopback, and so its components, are."""
+        host = "127.0.0.1"
+        if c.net:
+            sock = netns_mod.connect(c.net.netns, host, port, timeout)
+        else:
+            sock = socket.create_connection((host, port), timeout)
+        try:
+            if tls:
+                sock = self._ssl(c.name).wrap_socket(sock, server_hostname=host)
+        except BaseException:
+            sock.close()
+            raise
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        conn.sock = sock  # http.client uses a connected socket it is given as is
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
     def request(self, c: ClusterState, method: str, path: str, body: Any = None, timeout: float = 10.0,
                 content_type: str = "application/json") -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(c.endpoint + path, data=data, method=method,
-                                     headers={"Content-Type": content_type})
-        with urllib.request.urlopen(req, context=self._ssl(c.name), timeout=timeout) as resp:
-            return json.loads(resp.read() or b"null")
+        status, answer = self._http(c, c.apiserver_port, method, path, data, {"Content-Type": content_type},
+                                    timeout)
+        if status >= 400:
+            raise FleetError(f"{c.name}: {method} {path} -> HTTP {status}: {answer[:300].decode(errors='replace')}")
+        return json.loads(answer or b"null")
 
     def apiserver_ready(self, c: ClusterState) -> bool:
         try:
-            req = urllib.request.Request(c.endpoint + "/readyz")
-            with urllib.request.urlopen(req, context=self._ssl(c.name), timeout=2) as resp:
-                return bool(resp.status == 200)
-        except (OSError, urllib.error.URLError):
+            return self._http(c, c.apiserver_port, "GET", "/readyz", timeout=2)[0] == 200
+        except (OSError, http.client.HTTPException):
             return False
 
     def _etcd_ready(self, c: ClusterState) -> bool:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{c.etcd_port}/health", timeout=2) as resp:
-                return bool(json.loads(resp.read()).get("health") == "true")
-        except (OSError, ValueError):
+            status, answer = self._http(c, c.etcd_port, "GET", "/health", timeout=2, tls=False)
+            return status == 200 and bool(json.loads(answer).get("health") == "true")
+        except (OSError, http.client.HTTPException, ValueError):
             return False
+
+    # ---- pull members: namespaces and the hub as seen from inside them ------------------------
+    def _state_or_raise(self) -> FleetState:
+        state = self.load()
+        if state is None:
+            raise FleetError(f"no fleet in {self.state_dir} (run `hybridfed dev up`)")
+        return state
+
+    def netns_of(self, name: str) -> str | None:
+        """The network namespace of pull member `name`; None for any other cluster (or when no fleet is up)."""
+        state = self.load()
+        return state.cluster(name).netns if state else None
+
+    def in_netns(self, name: str, argv: list[str]) -> list[str]:
+        """`argv` wrapped to run inside `name`'s namespace if it is a pull member, else unchanged."""
+        ns = self.netns_of(name)
+        return netns_mod.exec_argv(ns, argv) if ns else list(argv)
+
+    def hub_endpoint_for(self, name: str) -> str:
+        """The hub API endpoint as reachable from where cluster `name` runs: a pull member sees it at the host end
+        of its veth (through the hub's forwarder), anything else on the host's loopback."""
+        state = self._state_or_raise()
+        hub, c = state.cluster(HUB_SPEC.name), state.cluster(name)
+        return f"https://{c.net.host_ip}:{hub.apiserver_port}" if c.net else hub.endpoint
+
+    def hub_kubeconfig_for(self, name: str) -> Path:
+        """An admin kubeconfig of the hub usable where cluster `name` runs (see `hub_endpoint_for`)."""
+        state = self.load()
+        if state is not None and state.cluster(name).net:
+            return self._hub_kubeconfig_path(name)
+        return self.cluster_kubeconfig(HUB_SPEC.name)
+
+    def _hub_kubeconfig_path(self, member: str) -> Path:
+        return self.cluster_dir(member) / "hub-kubeconfig"
+
+    def _forwarders(self, state: FleetState) -> dict[str, list[str]]:
+        """Component name -> argv of the hub's forwarder for each pull member."""
+        hub_port = state.cluster(HUB_SPEC.name).apiserver_port
+        return {forward_component(c.name): [sys.executable, "-m", "hybridfed.dev.forward",
+                                            f"{c.net.host_ip}:{hub_port}", f"127.0.0.1:{hub_port}"]
+                for c in state.clusters if c.net}
+
+    def _start_forwarders(self, state: FleetState, timeout: float) -> None:
+        hub = state.cluster(HUB_SPEC.name)
+        for c in state.clusters:
+            if c.net is None:
+                continue
+            component = forward_component(c.name)
+            self.spawn(hub.name, component, self._forwarders(state)[component])
+            address = (c.net.host_ip, hub.apiserver_port)
+            self._wait(f"{component} listening on {address[0]}:{address[1]}", lambda a=address: _can_connect(a),
+                       timeout, hub, component)
+
+    def _extra_components(self, state: FleetState, c: ClusterState) -> tuple[str, ...]:
+        """Processes a cluster runs beyond its control plane: the hub's forwarders."""
+        return tuple(self._forwarders(state)) if c.name == HUB_SPEC.name else ()
 
     def node_counts(self, c: ClusterState) -> tuple[int, int]:
         items = self.request(c, "GET", "/api/v1/nodes")["items"]
@@ -395,6 +504,14 @@ class Fleet:
             merged["contexts"].append(context)
         self.kubeconfig.write_text(yaml.safe_dump(merged, sort_keys=False))
         self.kubeconfig.chmod(0o600)
+        hub = yaml.safe_load(self.cluster_kubeconfig(HUB_SPEC.name).read_text())
+        hub_port = state.cluster(HUB_SPEC.name).apiserver_port
+        for c in state.clusters:
+            if c.net:  # the hub as its pull member sees it: same CA and admin, the veth host end as server
+                hub["clusters"][0]["cluster"]["server"] = f"https://{c.net.host_ip}:{hub_port}"
+                path = self._hub_kubeconfig_path(c.name)
+                path.write_text(yaml.safe_dump(hub, sort_keys=False))
+                path.chmod(0o600)
 
     def _register_nodes(self, c: ClusterState) -> None:
         existing = {n["metadata"]["name"] for n in self.request(c, "GET", "/api/v1/nodes")["items"]}
@@ -403,7 +520,8 @@ class Fleet:
                 self.request(c, "POST", "/api/v1/nodes", node)
 
     def start_cluster(self, c: ClusterState, timeout: float = 120.0) -> None:
-        """Start (or restart) every component of one cluster and wait until its nodes are Ready."""
+        """Start (or restart) every component of one cluster and wait until its nodes are Ready (and, for the
+        hub, its forwarders to the pull members listen)."""
         self.start_component(c, "etcd")
         self._wait("etcd health", lambda: self._etcd_ready(c), timeout, c, "etcd")
         self.start_component(c, "kube-apiserver")
@@ -417,6 +535,8 @@ class Fleet:
             return total == c.nodes and ready == total
 
         self._wait("nodes Ready", nodes_ready, timeout, c, c.components[-1])  # kwok, or the API server if lite
+        if c.name == HUB_SPEC.name and (state := self.load()) is not None:
+            self._start_forwarders(state, timeout)
 
     def up(self, members: list[ClusterSpec], runtime_config: dict[str, str] | None = None,
            timeout: float = 180.0) -> tuple[FleetState, bool]:
@@ -430,15 +550,26 @@ class Fleet:
         if missing:
             raise FleetError(f"missing binaries in {self.bin_dir}: {', '.join(missing)}; {BUILD_HINT}")
         state = self.plan(members, runtime_config)
-        busy = [p for c in state.clusters for p in c.ports if port_in_use(p)]
+        pull = [c for c in state.clusters if c.net]
+        if pull and (reason := netns_mod.available()):
+            raise FleetError(f"pull member(s) {', '.join(c.name for c in pull)} not started: {reason}")
+        # A pull member's ports are on its namespace's loopback; the host's do not concern it.
+        busy = [p for c in state.clusters if not c.net for p in c.ports if port_in_use(p)]
         if busy:
             raise FleetError(f"port(s) already in use: {', '.join(map(str, busy))}; nothing was started "
                              "(free them or pass --base-port)")
         for c in state.clusters:
-            pki_mod.write_cluster_pki(self.cluster_dir(c.name) / "pki", c.name)
-        self._save(state)
+            extra_ips = [m.net.host_ip for m in pull if m.net] if c.name == HUB_SPEC.name else []
+            pki_mod.write_cluster_pki(self.cluster_dir(c.name) / "pki", c.name, extra_ips)
+        self._save(state)  # before any namespace is made: a crash from here on is cleaned by `down`
         self._write_kubeconfigs(state)
         try:
+            for c in pull:
+                if c.net:
+                    try:
+                        netns_mod.create(c.net)
+                    except netns_mod.NetnsError as exc:
+                        raise FleetError(f"{c.name}: {exc}") from exc
             with ThreadPoolExecutor(max_workers=len(state.clusters)) as pool:
                 list(pool.map(lambda c: self.start_cluster(c, timeout), state.clusters))
         except BaseException:
@@ -463,6 +594,15 @@ class Fleet:
                 if self.pid(name, component):
                     stopped.append(f"{name}/{component}")
                 self.stop_component(name, component)
+        # With their processes gone, the pull members' namespaces (recorded, and any leftover named for this
+        # fleet that a crash left unrecorded) can go; their veths go with them.
+        try:
+            for c in state.clusters if state else []:
+                if c.net:
+                    netns_mod.remove(c.net)
+            netns_mod.cleanup(netns_mod.fleet_tag(self.state_dir))
+        except netns_mod.NetnsError as exc:  # the state stays, so `down` can be run again (as root)
+            raise FleetError(f"processes stopped, but a network namespace or link is left: {exc}") from exc
         if self.state_dir.exists():
             shutil.rmtree(self.state_dir)
         return stopped
@@ -473,7 +613,8 @@ class Fleet:
             return []
         result = []
         for c in state.clusters:
-            procs = {comp: self.pid(c.name, comp) is not None for comp in c.components}
+            procs = {comp: self.pid(c.name, comp) is not None
+                     for comp in (*c.components, *self._extra_components(state, c))}
             ready = self.apiserver_ready(c) if procs["kube-apiserver"] else False
             nodes = self.node_counts(c) if ready else (0, c.nodes)
             result.append(ClusterHealth(c.name, c.provider, c.region, c.endpoint, procs, ready, *nodes))
@@ -481,11 +622,21 @@ class Fleet:
 
     def processes(self, state: FleetState | None = None) -> Iterator[tuple[str, str, int]]:
         state = state or self.load()
-        for c in state.clusters if state else []:
-            for comp in c.components:
+        if state is None:
+            return
+        for c in state.clusters:
+            for comp in (*c.components, *self._extra_components(state, c)):
                 pid = self.pid(c.name, comp)
                 if pid:
                     yield c.name, comp, pid
+
+
+def _can_connect(address: tuple[str, int]) -> bool:
+    try:
+        socket.create_connection(address, timeout=2).close()
+    except OSError:
+        return False
+    return True
 
 
 def _b64(path: Path) -> str:

@@ -1,7 +1,8 @@
 """Certificates and keys for one local control plane.
 
 Each local cluster gets its own CA (as separate real clusters have), an API
-server serving certificate valid for loopback, an admin client certificate in
+server serving certificate valid for loopback (and, on the hub, the veth host
+ends pull members reach it at), an admin client certificate in
 `system:masters`, and the service-account signing key pair.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,8 +112,12 @@ def _issue(
     return builder.sign(issuer_key, hashes.SHA256())
 
 
-def write_cluster_pki(directory: Path, cluster: str) -> ClusterPKI:
-    """Write a fresh CA, serving cert, admin cert and SA key pair into `directory`."""
+def write_cluster_pki(directory: Path, cluster: str, extra_ips: Sequence[str] = ()) -> ClusterPKI:
+    """Write a fresh CA, serving cert, admin cert and SA key pair into `directory`.
+
+    `extra_ips` are further addresses the API server is reached at (the hub: the host ends of the pull
+    members' veths, where a forwarder passes TLS through), added to the serving certificate's SANs.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     pki = ClusterPKI(directory)
     ca_key = _key()
@@ -126,6 +132,7 @@ def write_cluster_pki(directory: Path, cluster: str) -> ClusterPKI:
         x509.DNSName("kubernetes.default.svc"),
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
         x509.IPAddress(ipaddress.ip_address("10.96.0.1")),
+        *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in extra_ips),
     ]
     serving = _issue(_name("kube-apiserver"), serving_key, ca_name, ca_key, server=True, sans=sans)
     admin_key = _key()

@@ -51,13 +51,21 @@ PROFILES: dict[str, NodeProfile] = {
 @dataclass(frozen=True)
 class ClusterSpec:
     """One cluster of the fleet. A `lite` cluster runs only etcd + kube-apiserver: enough to place objects
-    on (a cheap extra member for scale benchmarks), but nothing there reconciles or runs them."""
+    on (a cheap extra member for scale benchmarks), but nothing there reconciles or runs them. A `pull`
+    member runs inside a network namespace of its own, as behind NAT: its API is unreachable from the host,
+    and it reaches the hub, not the other way round (needs root)."""
 
     name: str
     provider: str
     region: str
     nodes: int
     lite: bool = False
+    pull: bool = False
+
+    def __post_init__(self) -> None:
+        if self.pull and self.name == HUB:
+            # Pull members reach the hub; a hub behind NAT would leave nothing to reach.
+            raise FleetSpecError(f"the hub ({HUB!r}) can never be a pull member")
 
     @property
     def zones(self) -> list[str]:
@@ -70,17 +78,27 @@ DEFAULT_MEMBERS = "idc-bj:idc:cn-beijing,tke-gz:tencent:ap-guangzhou,eks-sg:aws:
 HUB_SPEC = ClusterSpec(HUB, "generic", "local", 1)
 
 
+#: Optional trailing fields of a member spec (`NAME:PROVIDER:REGION:pull`), each a flag of ClusterSpec.
+MEMBER_FLAGS = ("pull", "lite")
+
+
 def parse_members(text: str, nodes: int | None = None) -> list[ClusterSpec]:
-    """Parse `NAME:PROVIDER:REGION,...`; reject unknown providers and duplicate names."""
+    """Parse `NAME:PROVIDER:REGION[:FLAG...],...` (FLAG: pull, lite); reject unknown providers, unknown flags
+    and duplicate names."""
     specs: list[ClusterSpec] = []
     seen = {HUB}
     for raw in (part.strip() for part in text.split(",")):
         if not raw:
             continue
         fields = raw.split(":")
-        if len(fields) != 3:
-            raise FleetSpecError(f"member spec {raw!r} is malformed: expected NAME:PROVIDER:REGION")
-        name, provider, region = fields
+        if len(fields) < 3:
+            raise FleetSpecError(f"member spec {raw!r} is malformed: expected NAME:PROVIDER:REGION[:pull]")
+        name, provider, region, *flags = fields
+        for flag in flags:
+            if flag not in MEMBER_FLAGS:
+                raise FleetSpecError(f"unknown field {flag!r} in member spec {raw!r}; known: {', '.join(MEMBER_FLAGS)}")
+        if len(set(flags)) != len(flags):
+            raise FleetSpecError(f"member spec {raw!r} repeats a field")
         if not _NAME_RE.match(name):
             raise FleetSpecError(
                 f"member name {name!r} is invalid: lowercase letters, digits and '-', at most 32 characters"
@@ -89,13 +107,15 @@ def parse_members(text: str, nodes: int | None = None) -> list[ClusterSpec]:
             raise FleetSpecError(f"unknown provider {provider!r} for member {name!r}; known: {', '.join(PROVIDERS)}")
         if not _REGION_RE.match(region):
             raise FleetSpecError(f"region {region!r} of member {name!r} is invalid")
+        if name == HUB and "pull" in flags:
+            raise FleetSpecError(f"the hub ({HUB!r}) can never be a pull member")
         if name in seen:
             raise FleetSpecError(f"duplicate cluster name {name!r}")
         seen.add(name)
         count = nodes if nodes is not None else PROFILES[provider].default_nodes
         if count < 1:
             raise FleetSpecError(f"--nodes must be at least 1, got {count}")
-        specs.append(ClusterSpec(name, provider, region, count))
+        specs.append(ClusterSpec(name, provider, region, count, lite="lite" in flags, pull="pull" in flags))
     if not specs:
         raise FleetSpecError("no members given")
     return specs

@@ -25,7 +25,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from hybridfed.api.kinds import FEDERATED_KINDS
+from hybridfed.api.kinds import FEDERATED_KINDS, GROUP
+from hybridfed.api.work import AGENT_LEASE
 
 NAMESPACE = "hybridfed-system"
 SERVICE_ACCOUNT = "hybridfed-member"
@@ -279,3 +280,51 @@ def namespace_secret_access(namespace: str, sa_namespace: str = NAMESPACE) -> di
         "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": SECRETS_ROLE},
         "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": sa_namespace}],
     }  # fmt: skip
+
+
+# ---- Pull mode: what a member's agent may do on the hub ------------------------------------------------
+AGENT_ROLE = "hybridfed:agent"
+
+
+def agent_hub_rules(service_account: str) -> list[dict[str, Any]]:
+    """The agent's rights in its own hub namespace: read its Works and their data Secrets, write the Works'
+    status and finalizers, renew its heartbeat Lease and its own token. Nothing outside that namespace but
+    its own MemberCluster (``agent_cluster_rules``)."""
+    return [
+        {"apiGroups": [GROUP], "resources": ["works"], "verbs": ["get", "list", "watch", "update", "patch"]},
+        {"apiGroups": [GROUP], "resources": ["works/status"], "verbs": ["get", "update", "patch"]},
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": [AGENT_LEASE],
+         "verbs": ["get", "update", "patch"]},
+        {"apiGroups": [""], "resources": ["serviceaccounts/token"], "resourceNames": [service_account],
+         "verbs": ["create"]},
+    ]
+
+
+def agent_cluster_rules(cluster: str) -> list[dict[str, Any]]:
+    """Its own MemberCluster only: read it, write its status (the probe's facts)."""
+    return [
+        {"apiGroups": [GROUP], "resources": ["memberclusters"], "resourceNames": [cluster], "verbs": ["get"]},
+        {"apiGroups": [GROUP], "resources": ["memberclusters/status"], "resourceNames": [cluster],
+         "verbs": ["get", "update", "patch"]},
+    ]
+
+
+def agent_hub_manifests(cluster: str, namespace: str, service_account: str) -> list[dict[str, Any]]:
+    """What ``join --mode Pull`` creates on the hub for a member's agent, in apply order."""
+    subject = {"kind": "ServiceAccount", "name": service_account, "namespace": namespace}
+    cluster_role = f"{AGENT_ROLE}:{cluster}"
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(namespace, access="agent")},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(service_account, namespace, access="agent"),
+         "automountServiceAccountToken": False},
+        {"apiVersion": RBAC_V1, "kind": "Role", "metadata": _meta(AGENT_ROLE, namespace, access="agent"),
+         "rules": agent_hub_rules(service_account)},
+        {"apiVersion": RBAC_V1, "kind": "RoleBinding", "metadata": _meta(AGENT_ROLE, namespace, access="agent"),
+         "roleRef": {"apiGroup": RBAC_GROUP, "kind": "Role", "name": AGENT_ROLE}, "subjects": [subject]},
+        {"apiVersion": RBAC_V1, "kind": "ClusterRole", "metadata": _meta(cluster_role, access="agent"),
+         "rules": agent_cluster_rules(cluster)},
+        {"apiVersion": RBAC_V1, "kind": "ClusterRoleBinding", "metadata": _meta(cluster_role, access="agent"),
+         "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": cluster_role}, "subjects": [subject]},
+    ]  # fmt: skip

@@ -22,6 +22,7 @@ from hybridfed.api.quantity import QuantityError, parse_quantity
 from hybridfed.drivers.base import Driver
 from hybridfed.members.client import CredentialsError, KubeClient, connect, credentials_from_secret
 from hybridfed.members.watch import LiveCache, ObjectKey, OnChange, Watcher, WatchKey
+from hybridfed.members.work import WorkClient
 from hybridfed.scheduling import ClusterFacts, Taint
 
 
@@ -30,6 +31,7 @@ class Member:
     name: str
     body: dict[str, Any]
     client: KubeClient | None = None
+    work_client: WorkClient | None = None  # Pull members: their objects are Works on the hub
     credentials_version: tuple[str, str] = ("", "")
     credentials_revision: str = ""  # the credential Secret's resourceVersion the client was built from
     not_ready_since: float | None = None
@@ -41,6 +43,11 @@ class Member:
     def leaving(self) -> bool:
         """The MemberCluster is being deleted (unjoin): placement stops using it at once."""
         return bool(self.body["metadata"].get("deletionTimestamp"))
+
+    @property
+    def pull(self) -> bool:
+        """``spec.mode: Pull``: an agent in the member applies Works from the hub; the hub never dials it."""
+        return (self.body.get("spec") or {}).get("mode") == "Pull"
 
     @property
     def orphan(self) -> bool:
@@ -192,6 +199,16 @@ class MemberRegistry:
         async with self._lock(name):
             return await self._client(name)
 
+    async def objects(self, name: str) -> KubeClient | WorkClient:
+        """Where the member's objects are read and written: its client, or for a Pull member (which the hub
+        never dials) its Works on the hub, read and written as its objects."""
+        member = self.members.get(name)
+        if member is not None and member.pull:
+            if member.work_client is None:
+                member.work_client = WorkClient(self.host, name)
+            return member.work_client
+        return await self.client(name)
+
     def _lock(self, name: str) -> asyncio.Lock:
         # One connect at a time per member: two racing connects would close the client the other handed out.
         return self._locks.setdefault(name, asyncio.Lock())
@@ -201,6 +218,8 @@ class MemberRegistry:
         if member is None:
             raise ApiError(404, "NotFound", f"no MemberCluster {name!r}", name)
         spec = member.body.get("spec") or {}
+        if member.pull:
+            raise CredentialsError(f"{name} is a Pull member: its agent reaches the hub, the hub never dials it")
         ref = spec.get("secretRef") or {}
         if not ref.get("name"):
             raise CredentialsError("spec.secretRef.name is required to reach the member")
@@ -230,9 +249,10 @@ class MemberRegistry:
             async with self._lock("/".join(key)):  # never two watches for one key
                 watcher = self.watchers.get(key)
                 if watcher is None or watcher.ended:
-                    client = await self.client(cluster)
+                    client = await self.objects(cluster)
                     resource = await client.resource(api_version, kind)
-                    watcher = Watcher(key, client, resource, self.cache, self._changed, asyncio.Event(),
+                    source = client.view(api_version, kind, namespace) if isinstance(client, WorkClient) else client
+                    watcher = Watcher(key, source, resource, self.cache, self._changed, asyncio.Event(),
                                       selector=self.selector)
                     self.watchers[key] = watcher
                     watcher.start()

@@ -14,13 +14,13 @@ import logging
 import random
 import sys
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from hybridfed.api.conditions import job_result
 from hybridfed.api.errors import ApiError
-from hybridfed.members.client import KubeClient, Resource
+from hybridfed.members.client import Resource
 from hybridfed.rendering import HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION
 
 log = logging.getLogger(__name__)
@@ -225,6 +225,17 @@ def refused(exc: ApiError) -> bool:
     return 400 <= exc.status < 500 and exc.status not in (401, 408, 409, 410, 429)
 
 
+class ListWatch(Protocol):
+    """What a watcher reads from: a member's client, or a Pull member's Works read as its objects."""
+
+    name: str
+
+    async def request(self, method: str, path: str, *, params: Mapping[str, str] | None = None) -> Any: ...
+
+    def watch(self, path: str, params: Mapping[str, str], timeout_seconds: int = 300
+              ) -> AsyncIterator[dict[str, Any]]: ...
+
+
 @dataclass
 class Watcher:
     """Keeps the cache in sync for one (cluster, kind[, namespace]).
@@ -236,7 +247,7 @@ class Watcher:
     """
 
     key: WatchKey
-    client: KubeClient
+    client: ListWatch
     resource: Resource
     cache: LiveCache
     on_change: OnChange

@@ -1,0 +1,249 @@
+"""Pull mode on real control planes: a member behind NAT (its own network namespace) next to Push members.
+
+Its fleet is its own (hub, idc-bj and tke-gz in Push mode, idc-sh in Pull mode inside a network namespace),
+so nothing here disturbs the shared fleet. The hub cannot open a connection to idc-sh's API server; idc-sh's
+agent dials the hub. Needs root (network namespaces): skipped with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hybridfed.api import work
+from hybridfed.dev import bootstrap, netns, topology
+from hybridfed.dev import fleet as fleet_mod
+
+from .conftest import Kubectl, Operator, get_json, wait_for
+
+PULL = "idc-sh"
+MEMBERS = f"idc-bj:idc:cn-beijing,tke-gz:tencent:ap-guangzhou,{PULL}:idc:cn-shanghai:pull"
+BASE_PORT = int(os.environ.get("HYBRIDFED_E2E_PULL_BASE_PORT", "29400"))
+STATE = Path(os.environ.get("HYBRIDFED_E2E_PULL_STATE", fleet_mod.repo_root() / ".hybridfed" / "e2e-pull"))
+NS = "pull-e2e"
+AGENT_SA = f"system:serviceaccount:{work.member_namespace(PULL)}:{work.AGENT_SERVICE_ACCOUNT}"
+
+pytestmark = pytest.mark.skipif(netns.available() is not None, reason=f"pull mode e2e: {netns.available()}")
+
+
+@pytest.fixture(scope="module")
+def pull_fleet() -> Iterator[fleet_mod.Fleet]:
+    f = fleet_mod.Fleet(state_dir=STATE, base_port=BASE_PORT)
+    members = topology.parse_members(MEMBERS)
+    try:
+        f.up(members)
+        bootstrap.install_crds(f)
+        bootstrap.join_members(f, members, "--heartbeat-seconds", "1", "--probe-seconds", "2")
+        bootstrap.bind_namespace(f, NS)
+        yield f
+    finally:
+        if os.environ.get("HYBRIDFED_E2E_KEEP") != "1":
+            f.down()
+
+
+@pytest.fixture(scope="module")
+def kc(pull_fleet: fleet_mod.Fleet) -> Kubectl:
+    return Kubectl(pull_fleet)
+
+
+@pytest.fixture(scope="module")
+def operator(pull_fleet: fleet_mod.Fleet) -> Iterator[Operator]:
+    op = Operator(pull_fleet)
+    op.start()
+    bootstrap.wait_members_ready(pull_fleet, ["idc-bj", "tke-gz", PULL], timeout=120)
+    yield op
+    op.stop()
+
+
+def in_member(fleet: fleet_mod.Fleet, *args: str, check: bool = True, input: str | None = None
+              ) -> subprocess.CompletedProcess[str]:
+    """kubectl against the Pull member, from inside its network namespace (the only place it answers)."""
+    argv = fleet.in_netns(PULL, [str(fleet.bin_dir / "kubectl"), "--kubeconfig", str(fleet.kubeconfig),
+                                 "--context", PULL, *args])
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, input=input)
+    if check and result.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} on {PULL}: {result.stderr.strip()}")
+    return result
+
+
+def member_json(fleet: fleet_mod.Fleet, *args: str) -> dict[str, Any] | None:
+    result = in_member(fleet, "get", *args, "-o", "json", check=False)
+    if result.returncode != 0:
+        if "NotFound" in result.stderr:
+            return None
+        raise AssertionError(result.stderr)
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def apply(kc: Kubectl, doc: dict[str, Any]) -> None:
+    kc("hub", "apply", "-f", "-", input=yaml.safe_dump(doc))
+
+
+def federated(kind: str, name: str, template: dict[str, Any], placement: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "hybridfed.io/v1alpha1", "kind": kind, "metadata": {"name": name, "namespace": NS},
+            "spec": {"template": template, "placement": placement, "failover": {"tolerationSeconds": 3}}}
+
+
+def deployment(replicas: int, cpu: str = "100m") -> dict[str, Any]:
+    return {"spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}},
+                                  "spec": {"containers": [{"name": "web", "image": "nginx:1.27",
+                                                           "resources": {"requests": {"cpu": cpu}}}]}}}}
+
+
+def placement_of(kc: Kubectl, kind: str, name: str) -> dict[str, Any]:
+    body = get_json(kc, "hub", kind, name, "-n", NS) or {}
+    return {row["cluster"]: row.get("replicas") for row in (body.get("status") or {}).get("placement") or []}
+
+
+def is_ready(kc: Kubectl, kind: str, name: str) -> bool:
+    body = get_json(kc, "hub", kind, name, "-n", NS) or {}
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in (body.get("status") or {}).get("conditions") or [])
+
+
+def member_condition(kc: Kubectl, name: str) -> dict[str, Any]:
+    body = get_json(kc, "hub", "membercluster", name) or {}
+    return next((c for c in (body.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"), {})
+
+
+def set_link(fleet: fleet_mod.Fleet, up: bool) -> None:
+    """Cut (or restore) the Pull member's only way out: the host end of its veth."""
+    state = fleet.load()
+    assert state is not None
+    net = state.cluster(PULL).net
+    assert net is not None
+    subprocess.run(["ip", "link", "set", net.host_link, "up" if up else "down"], check=True)
+
+
+def test_the_hub_cannot_open_a_connection_to_the_pull_member(pull_fleet: fleet_mod.Fleet) -> None:
+    state = pull_fleet.load()
+    assert state is not None
+    cluster = state.cluster(PULL)
+    assert cluster.net is not None
+    for host in (cluster.net.ns_ip, "127.0.0.1"):
+        with pytest.raises(OSError):
+            socket.create_connection((host, cluster.apiserver_port), timeout=2).close()
+    assert json.loads(in_member(pull_fleet, "get", "--raw", "/version").stdout)["gitVersion"] == "v1.34.4"
+
+
+def test_the_agent_reports_a_ready_member_with_facts(kc: Kubectl, operator: Operator) -> None:
+    body = get_json(kc, "hub", "membercluster", PULL)
+    assert body is not None and body["spec"]["mode"] == "Pull" and "secretRef" not in body["spec"]
+    status = body["status"]
+    assert member_condition(kc, PULL)["status"] == "True"
+    assert status["kubernetesVersion"] == "v1.34.4"
+    assert status["nodes"]["ready"] >= 1 and status.get("allocatable", {}).get("cpu")
+
+
+def test_the_agent_hub_identity_is_least_privilege(kc: Kubectl, operator: Operator) -> None:
+    def can(*args: str) -> bool:
+        return kc("hub", "auth", "can-i", "--as", AGENT_SA, *args, check=False).stdout.strip() == "yes"
+
+    own = work.member_namespace(PULL)
+    assert can("watch", "works.hybridfed.io", "-n", own)
+    assert can("patch", "works.hybridfed.io", "--subresource=status", "-n", own)
+    assert can("get", "secrets", "-n", own)
+    assert can("patch", f"memberclusters.hybridfed.io/{PULL}", "--subresource=status")
+    refused = [
+        ("list", "works.hybridfed.io", "-n", work.member_namespace("idc-bj")),
+        ("get", "secrets", "-n", "hybridfed-system"),
+        ("list", "secrets", "-A"),
+        ("create", "works.hybridfed.io", "-n", own),
+        ("delete", "works.hybridfed.io", "-n", own),
+        ("patch", "memberclusters.hybridfed.io/idc-bj", "--subresource=status"),
+        ("list", "federateddeployments.hybridfed.io", "-A"),
+    ]
+    allowed = [args for args in refused if can(*args)]
+    assert not allowed, f"the agent's hub identity may {allowed}"
+
+
+def test_weighted_over_a_mixed_fleet_lands_everywhere_and_is_ready(kc: Kubectl, operator: Operator) -> None:
+    apply(kc, federated("FederatedDeployment", "web", deployment(8), {
+        "clusters": ["idc-bj", "tke-gz", PULL],
+        "replicas": {"strategy": "Weighted", "weights": {"idc-bj": 1, "tke-gz": 1, PULL: 2}}}))
+    wait_for("web Ready on the mixed fleet", lambda: is_ready(kc, "fdeploy", "web"), timeout=90)
+    assert placement_of(kc, "fdeploy", "web") == {"idc-bj": 2, "tke-gz": 2, PULL: 4}
+    live = member_json(kc.fleet, "deployment", "web", "-n", NS)
+    assert live is not None and live["spec"]["replicas"] == 4 and live["status"].get("readyReplicas") == 4
+    works = get_json(kc, "hub", "works", "-n", work.member_namespace(PULL))
+    assert works is not None and [w["metadata"]["name"] for w in works["items"]] == ["deployment.apps.pull-e2e.web"]
+
+
+def test_the_agent_reverts_drift_on_its_member(kc: Kubectl, operator: Operator) -> None:
+    apply(kc, federated("FederatedConfigMap", "settings", {"data": {"mode": "blue"}}, {"clusters": [PULL]}))
+    wait_for("settings on the Pull member", lambda: member_json(kc.fleet, "configmap", "settings", "-n", NS))
+    in_member(kc.fleet, "scale", "deployment", "web", "-n", NS, "--replicas=1")
+    in_member(kc.fleet, "patch", "configmap", "settings", "-n", NS, "--type=merge", "-p", '{"data":{"mode":"red"}}')
+    wait_for("web scaled back to 4 by the agent", lambda: (member_json(kc.fleet, "deployment", "web", "-n", NS)
+                                                          or {}).get("spec", {}).get("replicas") == 4, timeout=30)
+    wait_for("settings reverted by the agent", lambda: (member_json(kc.fleet, "configmap", "settings", "-n", NS)
+                                                       or {}).get("data") == {"mode": "blue"}, timeout=30)
+    in_member(kc.fleet, "delete", "configmap", "settings", "-n", NS)
+    wait_for("settings re-created by the agent", lambda: member_json(kc.fleet, "configmap", "settings", "-n", NS),
+             timeout=30)
+
+
+def test_secret_data_reaches_the_member_but_never_a_work(kc: Kubectl, operator: Operator) -> None:
+    apply(kc, federated("FederatedSecret", "creds", {"stringData": {"password": "pull-s3cret-value"}},
+                        {"clusters": [PULL]}))
+    secret = wait_for("creds on the Pull member", lambda: member_json(kc.fleet, "secret", "creds", "-n", NS))
+    assert secret["data"]["password"] == "cHVsbC1zM2NyZXQtdmFsdWU="
+    works = kc("hub", "get", "works", "-n", work.member_namespace(PULL), "-o", "json").stdout
+    assert "pull-s3cret-value" not in works and "cHVsbC1zM2NyZXQtdmFsdWU=" not in works
+    wait_for("creds Ready", lambda: is_ready(kc, "fsecret", "creds"), timeout=30)
+
+
+def test_capacity_placement_uses_the_capacity_the_agent_reported(kc: Kubectl, operator: Operator) -> None:
+    apply(kc, federated("FederatedDeployment", "batch", deployment(6, cpu="500m"), {
+        "clusters": ["idc-bj", PULL], "replicas": {"strategy": "Capacity"}}))
+    placed = wait_for("batch placed by capacity", lambda: (p := placement_of(kc, "fdeploy", "batch"))
+                      and sum(v or 0 for v in p.values()) == 6 and p, timeout=60)
+    assert placed.get(PULL, 0) > 0, placed  # the Pull member's capacity is known to the hub
+    wait_for("batch Ready", lambda: is_ready(kc, "fdeploy", "batch"), timeout=90)
+
+
+def test_hub_cut_off_fails_over_keeps_the_member_running_and_catches_up(kc: Kubectl, operator: Operator) -> None:
+    fleet = kc.fleet
+    set_link(fleet, up=False)
+    try:
+        wait_for("idc-sh NotReady (heartbeat stale)",
+                 lambda: member_condition(kc, PULL).get("reason") == "AgentHeartbeatStale", timeout=60)
+        wait_for("web failed over to the Push members", lambda: (p := placement_of(kc, "fdeploy", "web"))
+                 and (p.get("idc-bj") or 0) + (p.get("tke-gz") or 0) == 8, timeout=60)
+        wait_for("web Ready on the Push members", lambda: is_ready(kc, "fdeploy", "web"), timeout=90)
+        # Edge autonomy: the member keeps its workloads, also across an agent restart without the hub.
+        fleet.stop_component(PULL, bootstrap.AGENT)
+        bootstrap.start_agent(fleet, PULL, "--heartbeat-seconds", "1", "--probe-seconds", "2")
+        # Changes on the hub while the member is away reach it when it is back.
+        apply(kc, federated("FederatedConfigMap", "settings", {"data": {"mode": "green"}}, {"clusters": [PULL]}))
+        time.sleep(5)
+        live = member_json(fleet, "deployment", "web", "-n", NS)
+        assert live is not None and live["spec"]["replicas"] == 4, "the member lost its workload while cut off"
+        assert (member_json(fleet, "configmap", "settings", "-n", NS) or {}).get("data") == {"mode": "blue"}
+    finally:
+        set_link(fleet, up=True)
+    wait_for("idc-sh Ready again", lambda: member_condition(kc, PULL).get("status") == "True", timeout=60)
+    wait_for("settings caught up", lambda: (member_json(fleet, "configmap", "settings", "-n", NS) or {})
+             .get("data") == {"mode": "green"}, timeout=60)
+    wait_for("web failed back to idc-sh", lambda: placement_of(kc, "fdeploy", "web").get(PULL) == 4, timeout=90)
+    wait_for("web Ready after failback", lambda: is_ready(kc, "fdeploy", "web"), timeout=90)
+
+
+def test_delete_cleans_up_the_pull_member(kc: Kubectl, operator: Operator) -> None:
+    for kind, name in (("fdeploy", "web"), ("fdeploy", "batch"), ("fcm", "settings"), ("fsecret", "creds")):
+        kc("hub", "delete", kind, name, "-n", NS, "--wait=false")
+    for kind, name in (("deployment", "web"), ("deployment", "batch"), ("configmap", "settings"), ("secret", "creds")):
+        wait_for(f"{kind} {name} gone from idc-sh",
+                 lambda kind=kind, name=name: member_json(kc.fleet, kind, name, "-n", NS) is None, timeout=60)
+    wait_for("no Works left", lambda: not (get_json(kc, "hub", "works", "-n", work.member_namespace(PULL))
+                                           or {}).get("items"), timeout=30)
