@@ -249,3 +249,29 @@ def test_one_cluster_joined_twice_is_refused(kubectl: Kubectl, fleet: fleet_mod.
     # Letting the twin go never touches what the original placed on the same API server.
     time.sleep(3)
     assert uid(kubectl, "eks-sg", "configmap", "shared") == before
+
+
+def test_an_orphan_left_while_the_operator_was_down_is_removed_after_a_restart(
+        kubectl: Kubectl, federation: Operator) -> None:
+    """A member holds an object this hub placed for a federated object that no longer exists (deleted while
+    the member was away, the operator restarted since), of a kind no federated object places there now: the
+    restarted operator finds it (it watches every placed kind on Ready members) and removes it."""
+    hub = kubectl("hub", "get", "namespace", "kube-system", "-o", "jsonpath={.metadata.uid}").stdout.strip()
+    orphan = {"apiVersion": "v1", "kind": "Service",
+              "metadata": {"name": "ghost-svc", "namespace": NS,
+                           "labels": {"app.kubernetes.io/managed-by": "hybridfed", "hybridfed.io/hub": hub},
+                           "annotations": {"hybridfed.io/owner": f"{NS}/FederatedService/ghost-svc"}},
+              "spec": {"ports": [{"port": 80}], "selector": {"app": "ghost"}}}
+    mine = {**orphan, "metadata": {**orphan["metadata"], "name": "not-ours",
+                                   "labels": {"app.kubernetes.io/managed-by": "someone-else"}}}
+    federation.stop()
+    try:
+        kubectl("idc-bj", "create", "namespace", NS, check=False)
+        for obj in (orphan, mine):
+            kubectl("idc-bj", "apply", "-f", "-", input=json.dumps(obj))
+    finally:
+        federation.start()
+    wait_for("the orphan removed", lambda: get_json(kubectl, "idc-bj", "-n", NS, "service", "ghost-svc") is None,
+             timeout=60)
+    assert get_json(kubectl, "idc-bj", "-n", NS, "service", "not-ours") is not None  # never touched
+    kubectl("idc-bj", "-n", NS, "delete", "service", "not-ours")

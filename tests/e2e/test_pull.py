@@ -108,7 +108,8 @@ def placement_of(kc: Kubectl, kind: str, name: str) -> dict[str, Any]:
 
 def is_ready(kc: Kubectl, kind: str, name: str) -> bool:
     body = get_json(kc, "hub", kind, name, "-n", NS) or {}
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in (body.get("status") or {}).get("conditions") or [])
+    conditions = (body.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
 def member_condition(kc: Kubectl, name: str) -> dict[str, Any]:
@@ -247,3 +248,15 @@ def test_delete_cleans_up_the_pull_member(kc: Kubectl, operator: Operator) -> No
                  lambda kind=kind, name=name: member_json(kc.fleet, kind, name, "-n", NS) is None, timeout=60)
     wait_for("no Works left", lambda: not (get_json(kc, "hub", "works", "-n", work.member_namespace(PULL))
                                            or {}).get("items"), timeout=30)
+
+
+def test_unjoin_removes_the_pull_member_and_its_agent_identity(kc: Kubectl, operator: Operator) -> None:
+    argv = [bootstrap.hybridfed_command(), "unjoin", PULL, "--hub-kubeconfig", str(kc.fleet.kubeconfig),
+            "--hub-context", "hub", "--timeout", "60"]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert f"hub: Namespace/{work.member_namespace(PULL)}" in result.stdout
+    assert get_json(kc, "hub", "membercluster", PULL) is None
+    wait_for("the agent identity gone", lambda: kc("hub", "auth", "can-i", "--as", AGENT_SA, "get",
+                                                   f"memberclusters.hybridfed.io/{PULL}", check=False)
+             .stdout.strip() == "no", timeout=30)

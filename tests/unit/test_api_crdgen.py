@@ -22,7 +22,8 @@ def test_file_names() -> None:
     assert crdgen.POLICY_FILE in names
     assert "memberclustersets.hybridfed.io.yaml" in names
     assert "memberclustersetbindings.hybridfed.io.yaml" in names
-    assert len(names) == 12
+    assert "works.hybridfed.io.yaml" in names  # pull mode
+    assert len(names) == 13
 
 
 def test_committed_crds_are_up_to_date() -> None:

@@ -158,7 +158,7 @@ def test_agent_hub_rights_stay_in_its_namespace_and_its_own_cluster() -> None:
     assert token_rule["resourceNames"] == ["hybridfed-agent"]
     cluster_role = next(d for d in docs if d["kind"] == "ClusterRole")
     assert all(r.get("resourceNames") == ["idc-sh"] for r in cluster_role["rules"])
-    assert not any("delete" in r["verbs"] or "create" in r["verbs"] and r["resources"] == ["works"]
+    assert not any("delete" in r["verbs"] or ("create" in r["verbs"] and r["resources"] == ["works"])
                    for r in role["rules"])
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
-from .base import ApiModel
+from .base import ApiModel, CelRule, present
 from .kinds import GROUP
 from .meta import CONDITIONS_LIST, MAX_NAME, Condition, Name
 
@@ -84,6 +84,16 @@ class WorkSpec(ApiModel):
     adopt: bool = Field(
         default=False,
         description="The object may take over a same-named member object hybridfed did not create.",
+    )
+
+    cel_rules = (
+        CelRule(
+            rule="!has(self.secretRef) || self.manifest.kind == 'Secret'",
+            message="spec.secretRef is only for a Secret manifest",
+            field_path=".secretRef",
+            reason="FieldValueForbidden",
+            check=lambda s: not present(s, "secret_ref") or s.manifest.kind == "Secret",
+        ),
     )
 
 

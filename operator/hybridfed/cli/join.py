@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import os
 import re
 import sys
@@ -559,6 +560,35 @@ async def _delete(client: KubeClient, api_version: str, kind: str, namespace: st
         removed.append(f"{side}: {label}")
 
 
+async def _remove_agent_identity(hub_client: KubeClient, name: str, removed: list[str], warnings: list[str]) -> None:
+    """Pull mode: the member's hub namespace (its agent's identity, heartbeat and any Works left) and the
+    ClusterRole for its MemberCluster. The MemberCluster is gone by now, so Works still held by the agent's
+    finalizer (an agent that never came back) are let go first: nothing would ever release them."""
+    hub_namespace = work.member_namespace(name)
+    works = await _call(hub_client.request("GET", f"/apis/{API_VERSION}/namespaces/{hub_namespace}/works"),
+                        "--hub-kubeconfig", "listing Works") if await _served(hub_client) else {}
+    left = [item["metadata"]["name"] for item in (works or {}).get("items") or ()]
+    for work_name in left:
+        with contextlib.suppress(ApiError):
+            await hub_client.merge_patch(f"/apis/{API_VERSION}/namespaces/{hub_namespace}/works/{work_name}",
+                                         {"metadata": {"finalizers": None}})
+    if left:
+        warnings.append(f"{len(left)} Work(s) of {name} were never released by its agent: what they placed in the "
+                        "member (if anything) is left there")
+    role = f"{access.AGENT_ROLE}:{name}"
+    await _delete(hub_client, access.RBAC_V1, "ClusterRoleBinding", None, role, "--hub-kubeconfig", removed, "hub")
+    await _delete(hub_client, access.RBAC_V1, "ClusterRole", None, role, "--hub-kubeconfig", removed, "hub")
+    await _delete(hub_client, "v1", "Namespace", None, hub_namespace, "--hub-kubeconfig", removed, "hub")
+
+
+async def _served(client: KubeClient) -> bool:
+    try:
+        await client.resource(API_VERSION, "Work")
+        return True
+    except ApiError:
+        return False  # a hub from before pull mode: no Works anywhere
+
+
 #: Seconds unjoin waits for the operator to release a MemberCluster (clean up what was placed there).
 RELEASE_TIMEOUT = 300.0
 
@@ -598,6 +628,7 @@ async def unjoin_member(name: str, hub: Credentials, member: Credentials | None 
         await _wait_released(hub_client, name, timeout)
         await _delete(hub_client, "v1", "Secret", namespace, credentials_secret_name(name), "--hub-kubeconfig",
                       removed, "hub")
+        await _remove_agent_identity(hub_client, name, removed, warnings)
         if member_client is None:
             warnings.append("no --kubeconfig for the member: its ServiceAccount and RBAC were left in place")
             return UnjoinResult(name, tuple(removed), tuple(warnings))
@@ -608,6 +639,8 @@ async def unjoin_member(name: str, hub: Credentials, member: Credentials | None 
             meta = binding["metadata"]
             await _delete(member_client, access.RBAC_V1, "RoleBinding", meta["namespace"], meta["name"],
                           "--kubeconfig", removed, "member")
+        # Pull mode: the agent's hub kubeconfig (the agent itself, if the chart installed it, is helm's to remove).
+        await _delete(member_client, "v1", "Secret", namespace, AGENT_HUB_SECRET, "--kubeconfig", removed, "member")
         # What older joins created and join no longer does: the long-lived token Secret.
         await _delete(member_client, "v1", "Secret", namespace, access.TOKEN_SECRET, "--kubeconfig", removed,
                       "member")

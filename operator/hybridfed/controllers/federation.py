@@ -149,6 +149,7 @@ class FederationController:
         self._tasks: list[asyncio.Task[None]] = []
         self._suspects: set[ObjectKey] = set()  # member objects whose owner this operator does not know
         self._sweeper: asyncio.Task[None] | None = None
+        self._looks: set[asyncio.Task[None]] = set()  # look_for_orphans' first lists in flight
         self.reconciles = 0
         self.hub = ""  # this hub's identity (kinds.HUB_LABEL), known once `start` is called
         registry.listen(self.on_member_object)
@@ -496,9 +497,8 @@ class FederationController:
         cached = self._policies.get(namespace)
         return (cached[1] if cached else NamespacePolicy(level="restricted")).member_namespace_labels()
 
-    async def placed_on(self, cluster: str) -> int:
-        """How many objects the federated objects placed on `cluster` (for unjoin), listing each target kind
-        there first: after a restart the cache may not know a cluster its objects no longer select."""
+    def _target_kinds(self) -> set[tuple[str, str, str]]:
+        """(apiVersion, kind, watch namespace) of what the federated objects known now place."""
         targets: set[tuple[str, str, str]] = set()
         for key, body in list(self.bodies.items()):
             try:
@@ -506,9 +506,31 @@ class FederationController:
             except ValueError:
                 continue
             targets.add((target.api_version, target.kind, watch_namespace(target.api_version, target.kind, key[1])))
-        for api_version, kind, namespace in sorted(targets):
-            with contextlib.suppress(ApiError, CredentialsError):  # a kind it refuses holds nothing of ours
-                await self.registry.ensure_watch(cluster, api_version, kind, namespace)
+        return targets
+
+    def look_for_orphans(self, cluster: str) -> None:
+        """Watch on a member that is (again) Ready every kind hybridfed places, not only those the objects known
+        now place: their first lists show what this hub left there, and an object whose owner the hub no longer
+        has is an orphan the sweep removes (a federated object deleted while the member was away, and the
+        operator restarted since, leaves one of a kind nothing else would watch there any more)."""
+        fixed = {(row.target_api_version, row.target_kind, "") for row in kinds.FEDERATED_KINDS.values()
+                 if row.target_api_version and row.target_kind and not watch_namespace(
+                     row.target_api_version, row.target_kind, "probe")}
+        for api_version, kind, namespace in sorted(fixed | self._target_kinds()):
+            task = asyncio.create_task(self._watch_quietly(cluster, api_version, kind, namespace),
+                                       name=f"orphan look {cluster} {kind}")
+            self._looks.add(task)
+            task.add_done_callback(self._looks.discard)
+
+    async def _watch_quietly(self, cluster: str, api_version: str, kind: str, namespace: str) -> None:
+        with contextlib.suppress(ApiError, CredentialsError):  # a kind it refuses holds nothing of ours
+            await self.registry.ensure_watch(cluster, api_version, kind, namespace)
+
+    async def placed_on(self, cluster: str) -> int:
+        """How many objects the federated objects placed on `cluster` (for unjoin), listing each target kind
+        there first: after a restart the cache may not know a cluster its objects no longer select."""
+        for api_version, kind, namespace in sorted(self._target_kinds()):
+            await self._watch_quietly(cluster, api_version, kind, namespace)
         owners = {owner_reference(body) for body in self.bodies.values()}
         return sum(1 for _, obj in self.cache.on_cluster(cluster) if owner_of(obj) in owners)
 

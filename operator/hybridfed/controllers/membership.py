@@ -84,6 +84,12 @@ class MembershipController:
         for member in list(self.registry.members.values()):
             self._ensure_probe(member)
             self._ensure_finalizer_or_release(member)
+            self._look_for_orphans(member)
+
+    def _look_for_orphans(self, member: Member) -> None:
+        # Never through a duplicate (what it sees is another MemberCluster's) or a member on its way out.
+        if self.active and member.ready and not member.duplicate and not member.leaving:
+            self.federation.look_for_orphans(member.name)
 
     def _ensure_finalizer_or_release(self, member: Member) -> None:
         if not self.active:
@@ -148,6 +154,8 @@ class MembershipController:
         self._ensure_finalizer_or_release(member)
         if changed:
             self.federation.requeue_all()
+        if member.ready and not was_ready:
+            self._look_for_orphans(member)
         if was_ready and not member.ready:
             log.warning("member %s is NotReady; replicas move after their toleration", name)
             self.federation.requeue_all(not_ready=member.body)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +63,35 @@ def host_credentials(opts: OperatorOptions) -> Credentials:
         # The kubelet rotates this token: the client re-reads the file (see KubeClient.current_token).
         return Credentials(server=f"https://{host}:{port}", token=f.read().strip(), ca_data=ca.read(),
                            token_file=f"{_SA_DIR}/token")
+
+
+def served_kinds() -> frozenset[str]:
+    """The hybridfed.io resources kopf must watch (discovery names): every one must be served first."""
+    return frozenset({kinds.MEMBER_CLUSTER.plural, kinds.MEMBER_CLUSTER_SET.plural,
+                      kinds.MEMBER_CLUSTER_SET_BINDING.plural, *(r.plural for r in kinds.FEDERATED_KINDS.values())})
+
+
+async def wait_until_served(host: KubeClient, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    """Wait until the hub's discovery serves every hybridfed.io kind.
+
+    kopf resolves its resources once, right after the startup handlers, and afterwards only when a CRD
+    changes: an operator started while the hub's API server is (re)starting would see no hybridfed.io group,
+    serve nothing, never look again, and yet take the leader Lease. So startup waits here first."""
+    delay = 0.5
+    want = served_kinds()
+    while True:
+        try:
+            listing = await host.request("GET", f"/apis/{kinds.API_VERSION}")
+            missing = want - {r.get("name") for r in listing.get("resources") or ()}
+            problem = f"the hub does not serve {', '.join(sorted(missing))} yet (CRDs not installed or not " \
+                      "established)" if missing else ""
+        except ApiError as exc:
+            problem = f"the hub's discovery of {kinds.API_VERSION} failed: {exc.message}"
+        if not problem:
+            return
+        log.warning("%s; waiting %.0fs before looking again", problem, delay)
+        await sleep(delay)
+        delay = min(delay * 2, 10.0)
 
 
 async def hub_identity(host: KubeClient) -> str:
@@ -164,6 +193,7 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         settings.persistence.diffbase_storage = NoDiffBase()
+        await wait_until_served(runtime.host)  # before kopf resolves its resources (and before any election)
         await runtime.start()
 
     @kopf.on.cleanup(registry=registry)
