@@ -220,10 +220,10 @@ class Agent:
             if not resource.namespaced:
                 return await self._report(name, body, live, f"spec.template: {okey[2]} is cluster-scoped on this "
                                           "member; federated objects place only namespaced kinds", want)
+            if okey[2] == "Secret":  # granted before its watch can list them
+                await self.applier.ensure_secret_access(self.member, okey[3])
             await self._ensure_watch(okey[1], okey[2], watch_namespace(okey[1], okey[2], okey[3]))
             live = self.cache.get(okey)
-            if okey[2] == "Secret":
-                await self.applier.ensure_secret_access(self.member, okey[3])
             if live is not None and owner_of(live) != owner and not spec.get("adopt"):
                 return await self._report(name, body, None, conflict_message(manifest, live), want)
             if okey[2] == "Job":
