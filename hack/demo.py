@@ -10,8 +10,10 @@ import sys
 import time
 
 from hybridfed.cli import main as cli
-from hybridfed.dev import bootstrap, topology
+from hybridfed.dev import bootstrap, netns, topology
 from hybridfed.dev.fleet import Fleet, FleetError, repo_root
+
+PULL_MEMBER = "idc-sh:idc:cn-shanghai:pull"
 
 
 def step(title: str) -> None:
@@ -21,8 +23,14 @@ def step(title: str) -> None:
 def main() -> int:
     fleet = Fleet()
     members = topology.parse_members(topology.DEFAULT_MEMBERS)
+    # idc-sh joins in Pull mode from behind NAT (its own network namespace): only where namespaces can be made.
+    no_pull = netns.available()
+    if no_pull is None:
+        members += topology.parse_members(PULL_MEMBER)
     try:
-        step("local fleet: hub + idc-bj (idc) + tke-gz (tencent) + eks-sg (aws)")
+        step("local fleet: hub + idc-bj (idc) + tke-gz (tencent) + eks-sg (aws)"
+             + (" + idc-sh (idc, Pull mode, behind NAT in a network namespace)" if no_pull is None else
+                f"; no Pull member idc-sh: {no_pull}"))
         started = time.monotonic()
         _, fresh = fleet.up(members)
         print(f"fleet {'started' if fresh else 'already up'} in {time.monotonic() - started:.1f}s")
@@ -38,6 +46,8 @@ def main() -> int:
         print(bootstrap.kubectl(fleet, "hub", "apply", "-f", str(repo_root() / "manifests" / "clustersets")))
         started = time.monotonic()
         print(bootstrap.kubectl(fleet, "hub", "apply", "-f", str(repo_root() / "manifests" / "examples")))
+        if no_pull is None:
+            print(bootstrap.kubectl(fleet, "hub", "apply", "-f", str(repo_root() / "manifests" / "examples" / "pull")))
         bootstrap.kubectl(fleet, "hub", "wait", "-n", "demo", "--for=condition=Ready", "--timeout=120s",
                           "federateddeployments,federatedservices,federatedconfigmaps", "--all")
         print(f"Ready on every member {time.monotonic() - started:.1f}s after kubectl apply")

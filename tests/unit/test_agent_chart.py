@@ -19,12 +19,11 @@ import pytest
 import yaml
 
 from hybridfed.drivers import access
+from tests import helm_support
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "manifests" / "charts" / "hybridfed-agent"
-HELM = ROOT / "bin" / "helm"
-# A locally built helm defaults to Kubernetes v1.20 for `helm template`; the chart needs >= 1.30.
-KUBE_VERSION = "1.34.4"
+HELM, KUBE_VERSION = helm_support.HELM, helm_support.KUBE_VERSION
 NAMESPACE = access.NAMESPACE
 CLUSTER = "idc-bj"
 #: Labels the chart adds to the generated objects (join's own labels are kept as they are).
@@ -47,7 +46,7 @@ gen = _load_generator()
 
 
 def helm(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(HELM), *args], capture_output=True, text=True, timeout=60, cwd=CHART.parent)
+    return helm_support.helm(*args, chart=CHART)
 
 
 def _template_args(sets: tuple[str, ...], namespace: str, cluster: str | None) -> list[str]:
@@ -69,10 +68,7 @@ def template_error(*sets: str, namespace: str = NAMESPACE, cluster: str | None =
     return result.stderr
 
 
-def one(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
-    found = [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
-    assert len(found) == 1, f"{len(found)} {kind} {name or ''} in {[(d['kind'], d['metadata']['name']) for d in docs]}"
-    return found[0]
+one = helm_support.one
 
 
 def pod_spec(docs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -19,12 +19,11 @@ import yaml
 
 from hybridfed.api import kinds
 from hybridfed.cli import main as cli
+from tests import helm_support
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "manifests" / "charts" / "hybridfed"
-HELM = ROOT / "bin" / "helm"
-# A locally built helm defaults to Kubernetes v1.20 for `helm template`; the chart needs >= 1.30.
-KUBE_VERSION = "1.34.4"
+HELM, KUBE_VERSION = helm_support.HELM, helm_support.KUBE_VERSION
 NAMESPACE = "hybridfed-system"
 
 pytestmark = pytest.mark.skipif(not HELM.exists(), reason=f"{HELM} is missing: run `make tools`")
@@ -33,8 +32,7 @@ Render = Callable[..., list[dict[str, Any]]]
 
 
 def helm(*args: str, chart: Path = CHART) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(HELM), *args], capture_output=True, text=True, timeout=60,
-                          cwd=chart.parent)
+    return helm_support.helm(*args, chart=chart)
 
 
 def render_chart(*sets: str, chart: Path = CHART, check: bool = True) -> list[dict[str, Any]]:
@@ -56,10 +54,7 @@ def template_error(*sets: str) -> str:
     return result.stderr
 
 
-def one(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
-    found = [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
-    assert len(found) == 1, f"{len(found)} {kind} {name or ''} in {[(d['kind'], d['metadata']['name']) for d in docs]}"
-    return found[0]
+one = helm_support.one
 
 
 @pytest.fixture(scope="module")
