@@ -9,6 +9,9 @@ from the stop, on the hub:
 - re-placed: status.placement no longer gives the victim replicas (after the toleration);
 - ready elsewhere: the other members' readyReplicas add up to the desired count again (the figure).
 Then the API server is started again, the member is Ready again, the object is deleted. Median of the runs.
+With `--failback` (the object fails back): after the restart, the hub object is read every 0.2 s until the
+victim holds its share again and the object is Ready: the time that takes, and the lowest total of ready
+replicas seen meanwhile (failback must never drop below the desired count).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from hybridfed.members.client import KubeClient
 
 
 def weighted_deployment(namespace: str, name: str, members: list[str], replicas: int, toleration: int,
-                        labels: Mapping[str, str]) -> dict[str, Any]:
+                        labels: Mapping[str, str], failback: bool = False) -> dict[str, Any]:
     app = {"app": name}
     return {"apiVersion": kinds.API_VERSION, "kind": "FederatedDeployment",
             "metadata": {"name": name, "namespace": namespace},
@@ -39,7 +42,7 @@ def weighted_deployment(namespace: str, name: str, members: list[str], replicas:
                                                                                  "image": "nginx:1.27"}]}}}},
                      "placement": {"clusters": members,
                                    "replicas": {"strategy": "Weighted", "weights": dict.fromkeys(members, 1)}},
-                     "failover": {"tolerationSeconds": toleration, "failback": False}}}
+                     "failover": {"tolerationSeconds": toleration, "failback": failback}}}
 
 
 def victim_replicas(obj: Mapping[str, Any], victim: str) -> int:
@@ -50,6 +53,26 @@ def victim_replicas(obj: Mapping[str, Any], victim: str) -> int:
 def ready_elsewhere(obj: Mapping[str, Any], victim: str) -> int:
     rows = (obj.get("status") or {}).get("clusters") or []
     return sum(int(r.get("readyReplicas") or 0) for r in rows if r.get("name") != victim)
+
+
+def ready_total(obj: Mapping[str, Any]) -> int:
+    rows = (obj.get("status") or {}).get("clusters") or []
+    return sum(int(r.get("readyReplicas") or 0) for r in rows)
+
+
+async def watch_failback(hub: KubeClient, path: str, victim: str, share: int, desired: int, timeout: float
+                         ) -> tuple[float | None, int]:
+    """Seconds until the victim holds `share` replicas again and the object is Ready (None: not within
+    `timeout`), and the lowest ready total seen meanwhile."""
+    started = time.monotonic()
+    lowest = desired
+    while time.monotonic() - started < timeout:
+        obj = await hub.request("GET", path)
+        lowest = min(lowest, ready_total(obj))
+        if victim_replicas(obj, victim) == share and common.ready_generation(obj) and ready_total(obj) >= desired:
+            return time.monotonic() - started, lowest
+        await asyncio.sleep(0.2)
+    return None, lowest
 
 
 def markers(victim: str, desired: int) -> dict[str, Marker]:
@@ -86,7 +109,7 @@ async def one_run(args: argparse.Namespace, bench: common.BenchFleet, hub: KubeC
     last: Any = None
     try:
         await hub.request("POST", path, body=weighted_deployment(namespace, name, bench.member_names, args.replicas,
-                                                                 args.toleration, labels))
+                                                                 args.toleration, labels, args.failback))
         if not await watches["spread"].wait([(namespace, name, "spread")], 120):
             raise RuntimeError(f"{name} never became Ready on all members; see {bench.operator_log}")
         say(f"run {i}: {name} Ready on {', '.join(bench.member_names)}; stopping {args.victim}'s kube-apiserver")
@@ -111,6 +134,14 @@ async def one_run(args: argparse.Namespace, bench: common.BenchFleet, hub: KubeC
     finally:
         await asyncio.gather(*(w.stop() for w in watches.values()))
         await asyncio.to_thread(restart_victim, bench, args.victim)
+        if args.failback and result.get("moved"):
+            share = args.replicas // len(bench.member_names)
+            seconds, lowest = await watch_failback(hub, f"{path}/{name}", args.victim, share, args.replicas,
+                                                   args.timeout)
+            result["failback_s"] = round(seconds, 3) if seconds is not None else None
+            result["failback_min_ready"] = lowest
+            say(f"run {i}: failback {common.fmt(result['failback_s'])}s after the member was Ready again, "
+                f"lowest ready total {lowest}/{args.replicas}")
         try:
             await hub.request("DELETE", f"{path}/{name}")
         except ApiError as exc:
@@ -145,9 +176,12 @@ async def run(args: argparse.Namespace, bench: common.BenchFleet) -> dict[str, A
         await hub.close()
     done = [r for r in runs if r.get("moved")]
     out: dict[str, Any] = {"runs": runs, "moved_runs": len(done)}
-    for key in ("detected_s", "replaced_s", "ready_elsewhere_s"):
+    for key in ("detected_s", "replaced_s", "ready_elsewhere_s", "failback_s"):
         values = [r[key] for r in runs if r.get(key) is not None]
         out[f"{key}_median"] = common.median(values) if values else None
+    lows = [r["failback_min_ready"] for r in runs if "failback_min_ready" in r]
+    if lows:
+        out["failback_min_ready"] = min(lows)
     return out
 
 
@@ -159,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--victim", default="tke-gz", help="the member whose API server stops (default tke-gz)")
     parser.add_argument("--replicas", type=int, default=6, help="desired replicas, Weighted 1:1:1 (default 6)")
     parser.add_argument("--toleration", type=int, default=5, help="spec.failover.tolerationSeconds (default 5)")
+    parser.add_argument("--failback", action="store_true",
+                        help="let the object fail back, and measure the failback (time, lowest ready total)")
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds to wait for the replicas to move (default 120; smoke 60)")
     args = parser.parse_args(argv)
@@ -181,9 +217,13 @@ def main(argv: list[str] | None = None) -> int:
                                 r.get("moved")] for r in figures["runs"]]))
     print(f"\nmedian: ready elsewhere {common.fmt(figures['ready_elsewhere_s_median'])} s after the stop "
           f"(probe interval {args.probe_interval:g} s, toleration {args.toleration} s)")
+    if args.failback:
+        print(f"failback: median {common.fmt(figures['failback_s_median'])} s after the member was Ready again; "
+              f"lowest ready total seen {figures.get('failback_min_ready')}/{args.replicas}")
     for note in notes:
         print("note:", note)
-    path = common.write_result("failover", smoke=smoke, params=common.params_of(args), figures=figures, notes=notes,
+    name = "failover-failback" if args.failback else "failover"
+    path = common.write_result(name, smoke=smoke, params=common.params_of(args), figures=figures, notes=notes,
                                machine=machine, started=started)
     say(f"results: {path}")
     return 0

@@ -26,7 +26,7 @@ from hybridfed.api.conditions import SCHEDULED, job_result, set_condition
 from hybridfed.api.errors import ApiError
 from hybridfed.api.federated import FederatedSpec, Template
 from hybridfed.api.parse import parse_federated, parse_template
-from hybridfed.controllers import progress, secret_source
+from hybridfed.controllers import planner, progress, secret_source
 from hybridfed.controllers.aggregate import (
     ClusterOutcome,
     Written,
@@ -54,7 +54,7 @@ from hybridfed.members.watch import (
     watch_namespace,
 )
 from hybridfed.members.work import WorkClient
-from hybridfed.rendering import HASH_ANNOTATION, RenderError, owner_reference, render
+from hybridfed.rendering import HASH_ANNOTATION, RenderError, owner_reference
 from hybridfed.rendering.podsecurity import NamespacePolicy
 from hybridfed.scheduling import (
     NOT_READY_REASON,
@@ -391,24 +391,12 @@ class FederationController:
 
         # Givers scale down before they are removed, also clusters out of the placement (a leaving member, a
         # narrowed placement) rendered with their own facts; a member gone from the registry takes no write.
-        interim = {c: r for c, r in progress.interim_replicas(decision, running, ready).items()
-                   if c in self.registry.members and not self.registry.members[c].duplicate}
-        rendered: dict[str, dict[str, Any] | RenderError] = {}
-        for name, replicas in interim.items():
-            member = self.registry.members[name]
-            try:
-                translate = cluster_driver.translator_for(member.body)
-                seen_as = facts.get(name) or member.facts(ready=member.ready)
-                rendered[name] = render(parsed, seen_as, replicas, translate, namespace=key[1], name=key[2],
-                                        owner=owner, target=(target.api_version, target.kind), hub=self.hub)
-            except RenderError as exc:
-                rendered[name] = exc
-        policy = await self._namespace_policy(key[1])
-        for name, manifest in rendered.items():
-            refused = policy.refusals(manifest) if isinstance(manifest, dict) else []
-            if refused:  # checked before anything is written, so it is refused even on a member without PSA
-                rendered[name] = RenderError(refused[0].field, f"{refused[0].message} (pod security level "
-                                             f"{policy.level!r} of namespace {key[1]!r}, set by the hub admin)")
+        writable = {n: planner.Writable(m.body, m.facts(ready=m.ready)) for n, m in self.registry.members.items()
+                    if not m.duplicate}
+        planned = planner.plan(parsed, decision, running, ready, writable, facts,
+                               await self._namespace_policy(key[1]), namespace=key[1], name=key[2], owner=owner,
+                               target=(target.api_version, target.kind), hub=self.hub)
+        interim, rendered = planned.interim, planned.rendered
         updated = {}
         for name, manifest in rendered.items():
             live = self._live(name, manifest)
