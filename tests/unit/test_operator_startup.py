@@ -58,3 +58,17 @@ def test_startup_does_not_wait_when_everything_is_served() -> None:
 
     asyncio.run(operator.wait_until_served(hub, sleep))  # type: ignore[arg-type]
     assert hub.calls == 1
+
+
+def test_the_lease_has_a_client_of_its_own(tmp_path: Any) -> None:
+    """Renewals never wait in the reconcile workers' connection pool or rate limiter (a storm fills both)."""
+    config = tmp_path / "hub.yaml"
+    config.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: hub\n"
+        "clusters: [{name: hub, cluster: {server: 'https://127.0.0.1:6443'}}]\n"
+        "users: [{name: admin, user: {token: abc}}]\n"
+        "contexts: [{name: hub, context: {cluster: hub, user: admin}}]\n")
+    runtime = operator.Runtime(operator.OperatorOptions(kubeconfig=str(config), leader_elect=True))
+    assert runtime.lease_client is not runtime.host
+    assert runtime.lease_client.limiter is not runtime.host.limiter
+    assert runtime.lease_client.creds.server == runtime.host.creds.server
