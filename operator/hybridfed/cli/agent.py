@@ -15,8 +15,8 @@ from hybridfed import logs
 from hybridfed.cli.operator import EVENT_LOOPS, default_event_loop, loop_factory
 from hybridfed.controllers import agent as agent_mod
 from hybridfed.controllers import metrics_server
-from hybridfed.controllers.operator import OperatorOptions, host_credentials
-from hybridfed.members.client import CredentialsError, KubeClient, credentials_from_kubeconfig
+from hybridfed.members import kubeconfig as kubeconfig_mod
+from hybridfed.members.client import CredentialsError, KubeClient
 
 DEFAULT_STATE_DIR = "/var/run/hybridfed-agent"
 
@@ -45,9 +45,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def hub_client(kubeconfig: Path, state_dir: Path) -> tuple[KubeClient, Path]:
     """The agent's hub client. Its token lives in `state_dir` (the agent renews it there, the client re-reads
     it); a token file older than the kubeconfig's token is replaced by the kubeconfig's (a new join)."""
-    creds = credentials_from_kubeconfig(kubeconfig.read_text())
-    if not creds.token:
-        raise CredentialsError(f"--hub-kubeconfig {kubeconfig}: its user has no token (join --mode Pull makes one)")
+    try:
+        creds = kubeconfig_mod.credentials_from_files([kubeconfig])  # as kubectl reads it (files beside it, ...)
+    except CredentialsError as exc:
+        raise CredentialsError(f"--hub-kubeconfig {kubeconfig}: {exc}") from None
+    if creds.token_source is not None or not creds.token:
+        # The agent renews its own ServiceAccount token through the TokenRequest API, unattended.
+        raise CredentialsError(f"--hub-kubeconfig {kubeconfig}: its user has no token (join --mode Pull makes one; "
+                               "an exec plugin's credential cannot be renewed by the agent)")
     state_dir.mkdir(parents=True, exist_ok=True)
     token_file = state_dir / "hub-token"
     kept = token_file.read_text().strip() if token_file.exists() else ""
@@ -78,7 +83,7 @@ async def _serve(port: int, agent: agent_mod.Agent) -> web.AppRunner | None:
 
 async def _main(args: argparse.Namespace) -> None:
     hub, token_file = hub_client(Path(args.hub_kubeconfig), Path(args.state_dir))
-    member_creds = host_credentials(OperatorOptions(kubeconfig=args.kubeconfig, context=args.context))
+    member_creds = kubeconfig_mod.find_credentials(args.kubeconfig, args.context)
     member = KubeClient(args.cluster, member_creds)
     opts = agent_mod.AgentOptions(heartbeat_seconds=args.heartbeat_seconds, probe_seconds=args.probe_seconds)
     agent = agent_mod.Agent(args.cluster, hub, member, opts, token_file=token_file)

@@ -39,7 +39,6 @@ import argparse
 import asyncio
 import base64
 import contextlib
-import os
 import re
 import sys
 import urllib.parse
@@ -60,8 +59,8 @@ from hybridfed.api.redact import redact
 from hybridfed.drivers import access, detect_provider
 from hybridfed.drivers.access import namespace_secret_access
 from hybridfed.drivers.probe import zones_of
-from hybridfed.members import rotation
-from hybridfed.members.client import Credentials, CredentialsError, KubeClient, credentials_from_kubeconfig
+from hybridfed.members import kubeconfig, rotation
+from hybridfed.members.client import Credentials, CredentialsError, KubeClient
 
 DEFAULT_NAMESPACE = access.NAMESPACE
 MEMBER_CLUSTER_LABEL = "hybridfed.io/member-cluster"
@@ -658,54 +657,37 @@ async def unjoin_member(name: str, hub: Credentials, member: Credentials | None 
 # ---- CLI -------------------------------------------------------------------------------------------
 def default_kubeconfig_paths() -> list[Path]:
     """$KUBECONFIG (a path list) or ~/.kube/config, as kubectl resolves them."""
-    env = os.environ.get("KUBECONFIG")
-    if env:
-        return [Path(p).expanduser() for p in env.split(os.pathsep) if p]
-    return [Path("~/.kube/config").expanduser()]
+    return kubeconfig.kubeconfig_paths()
 
 
 def load_kubeconfig(paths: Sequence[Path], flag: str) -> dict[str, Any]:
-    """Read and merge kubeconfig files; the first file to set a name or current-context wins (kubectl's rule)."""
-    merged: dict[str, Any] = {"clusters": [], "users": [], "contexts": []}
-    found = False
-    for path in paths:
-        if not path.is_file():
-            if len(paths) == 1:
-                raise JoinError(f"{path}: no such file", flag)
-            continue
-        found = True
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise JoinError(f"{path}: cannot read it as YAML: {type(exc).__name__}", flag) from None
-        if not isinstance(raw, dict):
-            raise JoinError(f"{path}: not a kubeconfig", flag)
-        for key in ("clusters", "users", "contexts"):
-            known = {item.get("name") for item in merged[key]}
-            merged[key] += [item for item in raw.get(key) or () if item.get("name") not in known]
-        merged.setdefault("current-context", raw.get("current-context"))
-    if not found:
-        raise JoinError(f"none of {', '.join(map(str, paths))} exists", flag)
-    return merged
+    """Read and merge kubeconfig files as kubectl does (``members.kubeconfig``: the first file to set a name or
+    the current context wins); JoinError naming ``flag`` otherwise."""
+    try:
+        return kubeconfig.load_merged(paths)
+    except CredentialsError as exc:
+        raise JoinError(str(exc), flag) from None
 
 
 def credentials_from_files(paths: Sequence[Path], context: str | None, flag: str, context_flag: str) -> Credentials:
-    config = load_kubeconfig(paths, flag)
+    """Credentials of ``context`` of the kubeconfig files, read as kubectl reads them (exec plugins included: the
+    plugin runs now, so a failing one is reported before anything is written). JoinError naming ``flag``, or
+    ``context_flag`` when the context asked for is at fault."""
     try:
-        return credentials_from_kubeconfig(config, context)
+        return kubeconfig.credentials_from_files(paths, context)
     except CredentialsError as exc:
-        raise JoinError(str(exc), context_flag if "context" in str(exc) else flag) from None
-    except OSError as exc:  # a CA or key file the kubeconfig points at
-        raise JoinError(f"cannot read a file it names: {exc.strerror}: {exc.filename}", flag) from None
+        about = getattr(exc, "about", "file")
+        raise JoinError(str(exc), context_flag if about == "context" else flag) from None
 
 
 def _hub_credentials(args: argparse.Namespace) -> Credentials:
-    paths = [args.hub_kubeconfig] if args.hub_kubeconfig else default_kubeconfig_paths()
+    paths = kubeconfig.kubeconfig_paths(args.hub_kubeconfig)
     return credentials_from_files(paths, args.hub_context, "--hub-kubeconfig", "--hub-context")
 
 
 def _member_credentials(args: argparse.Namespace) -> Credentials:
-    return credentials_from_files([args.kubeconfig], args.context, "--kubeconfig", "--context")
+    return credentials_from_files(kubeconfig.kubeconfig_paths(args.kubeconfig), args.context, "--kubeconfig",
+                                  "--context")
 
 
 def _fail(exc: JoinError, args: argparse.Namespace) -> int:

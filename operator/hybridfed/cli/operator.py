@@ -9,7 +9,6 @@ import os
 from collections.abc import Callable
 
 from hybridfed import logs
-from hybridfed.controllers import operator as operator_mod
 from hybridfed.controllers.leader import Timings
 from hybridfed.drivers import access
 from hybridfed.members import rotation
@@ -74,6 +73,8 @@ def _run(args: argparse.Namespace) -> int:
         raise SystemExit(f"error: {exc}") from None
     factory = loop_factory(args.event_loop)
     logs.configure(args.log_level, args.log_format)
+    from hybridfed.controllers import operator as operator_mod  # kopf: loaded only by the command that runs it
+
     opts = operator_mod.OperatorOptions(
         kubeconfig=args.kubeconfig, context=args.context, workers=args.workers,
         probe_interval=args.probe_interval, member_qps=args.member_qps, member_burst=args.member_burst,

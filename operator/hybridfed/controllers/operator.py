@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +22,8 @@ from hybridfed.controllers.federation import FederationController, SecretAccess
 from hybridfed.controllers.leader import LeaderElector, Timings
 from hybridfed.controllers.membership import MembershipController
 from hybridfed.controllers.tenancy import TenancyStore
-from hybridfed.members import rotation
-from hybridfed.members.client import Credentials, KubeClient, credentials_from_kubeconfig
+from hybridfed.members import kubeconfig, rotation
+from hybridfed.members.client import Credentials, CredentialsError, KubeClient
 from hybridfed.members.registry import MemberRegistry
 from hybridfed.members.watch import LiveCache
 
@@ -51,18 +50,12 @@ class OperatorOptions:
 
 
 def host_credentials(opts: OperatorOptions) -> Credentials:
-    """The host's credentials: an explicit/$KUBECONFIG kubeconfig, else the pod's service account."""
-    path = opts.kubeconfig or os.environ.get("KUBECONFIG")
-    if path:
-        with open(path) as f:
-            return credentials_from_kubeconfig(f.read(), opts.context)
-    host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT", "443")
-    if not host:
-        raise SystemExit("error: no kubeconfig (--kubeconfig or $KUBECONFIG) and not running in a pod")
-    with open(f"{_SA_DIR}/token") as f, open(f"{_SA_DIR}/ca.crt", "rb") as ca:
-        # The kubelet rotates this token: the client re-reads the file (see KubeClient.current_token).
-        return Credentials(server=f"https://{host}:{port}", token=f.read().strip(), ca_data=ca.read(),
-                           token_file=f"{_SA_DIR}/token")
+    """The host's credentials (``members.kubeconfig.find_credentials``); SystemExit naming the source when
+    they cannot be used."""
+    try:
+        return kubeconfig.find_credentials(opts.kubeconfig, opts.context, _SA_DIR)
+    except CredentialsError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 def served_kinds() -> frozenset[str]:
@@ -126,6 +119,10 @@ class Runtime:
                                                probe_interval=opts.probe_interval,
                                                token_refresh_fraction=opts.token_refresh_fraction)
         self._election: asyncio.Task[None] | None = None
+        # The Lease gets a client of its own (its own connections and rate limit): in a storm the reconcile
+        # workers fill the shared pool and limiter, and a renewal queued behind them missed its deadline.
+        self.lease_client = KubeClient("hub-lease", self.creds, qps=20, burst=40, max_connections=2,
+                                       timeout=opts.renew_deadline)
 
     # ---- what the metrics collector reads (controllers.metrics_server.Runtime) ---------------------
     @property
@@ -150,7 +147,7 @@ class Runtime:
         # in-flight reconcile, probe and member request at once, where cancelling tasks would let a write
         # already handed to the connection pool go out; the supervisor restarts us as a standby.
         timings = Timings(self.opts.lease_duration, self.opts.renew_deadline, self.opts.retry_period)
-        elector = LeaderElector(self.host, self.opts.namespace, timings=timings)
+        elector = LeaderElector(self.lease_client, self.opts.namespace, timings=timings)
         self._election = asyncio.create_task(elector.run(self._lead), name="leader-election")
 
     async def _lead(self) -> None:
@@ -168,6 +165,7 @@ class Runtime:
         await self.federation.stop()
         await self.registry.close()
         await self.host.close()
+        await self.lease_client.close()
 
 
 class NoDiffBase(kopf.DiffBaseStorage):

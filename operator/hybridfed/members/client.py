@@ -26,6 +26,10 @@ import yaml
 from hybridfed import metrics
 from hybridfed.api.errors import ApiError
 from hybridfed.drivers.base import Driver
+from hybridfed.members.kubeconfig import Credentials as Credentials
+from hybridfed.members.kubeconfig import CredentialsError as CredentialsError
+from hybridfed.members.kubeconfig import TokenSource as TokenSource
+from hybridfed.members.kubeconfig import credentials_from_kubeconfig as credentials_from_kubeconfig
 
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 MERGE_CONTENT_TYPE = "application/merge-patch+json"
@@ -60,73 +64,11 @@ def loads(data: bytes | str) -> Any:
         return json.loads(data)
 
 
-@dataclass(frozen=True)
-class Credentials:
-    """How to reach one API server. Never logged: `__repr__` hides the secret parts."""
-
-    server: str
-    ca_data: bytes | None = None
-    token: str | None = None
-    cert_data: bytes | None = None
-    key_data: bytes | None = None
-    insecure: bool = False
-    # A file the token is re-read from (a pod's projected service-account token, which the kubelet rotates).
-    token_file: str | None = None
-
-    def __repr__(self) -> str:
-        return f"Credentials(server={self.server!r}, token={'***' if self.token else None})"
-
-
-class CredentialsError(ValueError):
-    """Credentials are missing or malformed; the message names the field, never its value."""
-
-
 def _b64(value: str, field: str) -> bytes:
     try:
         return base64.b64decode(value)
     except ValueError as exc:
         raise CredentialsError(f"{field} is not valid base64") from exc
-
-
-def credentials_from_kubeconfig(config: str | Mapping[str, Any], context: str | None = None) -> Credentials:
-    """Credentials of one context of a kubeconfig (client certificate or token; CA inline or as a file)."""
-    raw: Mapping[str, Any] = yaml.safe_load(config) if isinstance(config, str) else config
-    if not isinstance(raw, Mapping):
-        raise CredentialsError("kubeconfig is not a YAML mapping")
-    name = context or raw.get("current-context")
-    contexts = {c["name"]: c["context"] for c in raw.get("contexts") or []}
-    if name not in contexts:
-        raise CredentialsError(f"kubeconfig has no context {name!r}")
-    ctx = contexts[name]
-    clusters = {c["name"]: c["cluster"] for c in raw.get("clusters") or []}
-    users = {u["name"]: u.get("user") or {} for u in raw.get("users") or []}
-    cluster = clusters.get(ctx.get("cluster"))
-    if cluster is None:
-        raise CredentialsError(f"kubeconfig context {name!r} names a missing cluster")
-    user = users.get(ctx.get("user"), {})
-    if "exec" in user:
-        raise CredentialsError("kubeconfig user uses an exec credential plugin; store a token or client certificate")
-
-    def data(obj: Mapping[str, Any], key: str) -> bytes | None:
-        if obj.get(f"{key}-data"):
-            return _b64(obj[f"{key}-data"], f"{key}-data")
-        if obj.get(key):
-            with open(os.path.expanduser(obj[key]), "rb") as f:
-                return f.read()
-        return None
-
-    token = user.get("token")
-    if not token and user.get("tokenFile"):
-        with open(user["tokenFile"]) as f:
-            token = f.read().strip()
-    return Credentials(
-        server=cluster["server"].rstrip("/"),
-        ca_data=data(cluster, "certificate-authority"),
-        token=token,
-        cert_data=data(user, "client-certificate"),
-        key_data=data(user, "client-key"),
-        insecure=bool(cluster.get("insecure-skip-tls-verify")),
-    )
 
 
 #: What a stored credential's kubeconfig may not use: each would make the operator read its own host's files
@@ -259,10 +201,13 @@ class KubeClient:
         self._discovery: dict[str, dict[str, Resource]] = {}
         self.requests = 0  # requests sent, for tests and metrics
         self._token_checked = float("-inf")
+        # A token that changes (a token file's, an exec plugin's) is sent per request; a fixed one is a header
+        # of the pool (the hot path then pays one attribute test for it).
+        self._dynamic_auth = creds.token_file is not None or creds.token_source is not None
 
     def _new_session(self, limit: int) -> aiohttp.ClientSession:
         headers = {"Accept": "application/json", "User-Agent": "hybridfed"}
-        if self.creds.token and not self.creds.token_file:
+        if self.creds.token and not self._dynamic_auth:
             headers["Authorization"] = f"Bearer {self.creds.token}"
         return aiohttp.ClientSession(
             base_url=self.creds.server,
@@ -298,7 +243,9 @@ class KubeClient:
         await self.limiter.acquire()
         self.requests += 1
         data = None if body is None else (body if isinstance(body, str | bytes) else dumps(body))
-        headers = {"Content-Type": content_type, **self._rotating_auth()}
+        headers = {"Content-Type": content_type}
+        if self._dynamic_auth:
+            headers.update(await self.auth_headers())
         if accept:
             headers["Accept"] = accept
         timer = metrics.RequestTimer(self.name, method, content_type)
@@ -311,6 +258,8 @@ class KubeClient:
                 raw = await resp.read()
                 timer.done(resp.status)
                 if resp.status >= 400:
+                    if resp.status == 401 and self.creds.token_source is not None:
+                        self.creds.token_source.invalidate()  # as kubectl: run the plugin again next time
                     text = await resp.text()  # the body already read, decoded as before
                     try:
                         status = loads(text)
@@ -326,7 +275,12 @@ class KubeClient:
 
     def current_token(self) -> str | None:
         """The bearer token to send now: re-read from `token_file` when it changed (checked at most every
-        TOKEN_RECHECK_SECONDS), so a rotated service-account token is picked up without a restart."""
+        TOKEN_RECHECK_SECONDS), so a rotated service-account token is picked up without a restart; an exec
+        plugin's, run again when its credential is about to expire (blocking: async code awaits
+        `auth_headers`; kopf's synchronous login hook runs in a thread)."""
+        source = self.creds.token_source
+        if source is not None:
+            return source.cached() or source.refresh()
         if self.creds.token_file is None:
             return self.creds.token
         now = time.monotonic()
@@ -341,8 +295,22 @@ class KubeClient:
                 self.creds = dataclasses.replace(self.creds, token=token)
         return self.creds.token
 
-    def _rotating_auth(self) -> dict[str, str]:
-        token = self.current_token() if self.creds.token_file else None
+    async def auth_headers(self) -> dict[str, str]:
+        """The Authorization header of a token that changes ({} for a fixed one: the pool sends that). An exec
+        plugin due to run again runs in a thread, so the event loop never waits on it; one that fails is an
+        ApiError 401 naming the kubeconfig user and the command."""
+        if not self._dynamic_auth:
+            return {}
+        source = self.creds.token_source
+        if source is None:
+            token = self.current_token()
+        else:
+            token = source.cached()
+            if token is None:
+                try:
+                    token = await asyncio.to_thread(source.refresh)
+                except CredentialsError as exc:
+                    raise ApiError(401, "CredentialPluginFailed", str(exc), self.name) from None
         return {"Authorization": f"Bearer {token}"} if token else {}
 
     # ---- typed helpers ---------------------------------------------------------------------
@@ -427,7 +395,7 @@ class KubeClient:
         query = {**params, "watch": "true", "allowWatchBookmarks": "true", "timeoutSeconds": str(timeout_seconds)}
         timer = metrics.RequestTimer(self.name, "WATCH")
         try:
-            async with self.watch_session.get(path, params=query, headers=self._rotating_auth(),
+            async with self.watch_session.get(path, params=query, headers=await self.auth_headers(),
                                         timeout=aiohttp.ClientTimeout(total=None, sock_read=timeout_seconds + 30,
                                                                       sock_connect=5)) as resp:
                 timer.done(resp.status)
