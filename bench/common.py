@@ -476,10 +476,11 @@ class BenchFleet:
             raise
         return self
 
-    def restart_operator(self) -> int:
-        """(Re)start the operator with the bench's flags; return once the members are Ready and it is idle."""
+    def restart_operator(self, *extra: str, env: dict[str, str] | None = None) -> int:
+        """(Re)start the operator with the bench's flags (and `extra`, in environment `env`); return once the
+        members are Ready and it is idle."""
         self.fleet.stop_component("hub", bootstrap.OPERATOR)
-        pid = bootstrap.start_operator(self.fleet, *self.operator_argv)
+        pid = bootstrap.start_operator(self.fleet, *self.operator_argv, *extra, env=env)
         bootstrap.wait_members_ready(self.fleet, self.member_names, timeout=120)
         wait_idle(pid)
         return pid

@@ -94,10 +94,11 @@ def metrics_port(fleet: Fleet) -> int:
     return fleet.base_port + METRICS_PORT_OFFSET
 
 
-def start_operator(fleet: Fleet, *extra: str) -> int:
+def start_operator(fleet: Fleet, *extra: str, env: dict[str, str] | None = None) -> int:
+    """`env`: the operator's whole environment (None: this process's)."""
     argv = [hybridfed_command(), "operator", "--kubeconfig", str(fleet.kubeconfig), "--context", "hub",
             "--metrics-port", str(metrics_port(fleet)), *extra]
-    return fleet.spawn("hub", OPERATOR, argv)
+    return fleet.spawn("hub", OPERATOR, argv, env=env)
 
 
 def ready_members(fleet: Fleet) -> list[str]:

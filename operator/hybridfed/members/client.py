@@ -38,13 +38,19 @@ TOKEN_RECHECK_SECONDS = 60.0
 FIELD_MANAGER = "hybridfed"
 
 
+#: HYBRIDFED_JSON=stdlib: the standard library's json only (bench.operator_variants measures both codecs).
+USE_ORJSON = os.environ.get("HYBRIDFED_JSON", "orjson") != "stdlib"
+
+
 def dumps(obj: Any) -> bytes | str:
     """A JSON request body: orjson's UTF-8 bytes (about 10x faster than json), or json's text for what
     orjson refuses (integers beyond 64 bits, non-string keys, lone surrogates), so that it sends all json did."""
-    try:
-        return orjson.dumps(obj)
-    except TypeError:  # orjson.JSONEncodeError
-        return json.dumps(obj)
+    if USE_ORJSON:
+        try:
+            return orjson.dumps(obj)
+        except TypeError:  # orjson.JSONEncodeError
+            pass
+    return json.dumps(obj)
 
 
 def dumps_ascii(obj: Any) -> bytes | str:
@@ -58,10 +64,12 @@ def loads(data: bytes | str) -> Any:
     """orjson's parse; json's for what orjson refuses (NaN, Infinity, numbers beyond a double), so it answers
     all json did. Integers beyond 64 bits come back as floats: an API server never sends one (it reads
     numbers as int64 or float64)."""
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return json.loads(data)
+    if USE_ORJSON:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data)
 
 
 def _b64(value: str, field: str) -> bytes:
