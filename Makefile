@@ -30,6 +30,7 @@ lint: venv
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m hybridfed.api.crdgen --check
 	$(BIN)/python hack/gen_agent_chart.py --check
+	$(BIN)/python hack/dashboards.py --check
 
 crds: venv
 	$(BIN)/python -m hybridfed.api.crdgen

@@ -56,7 +56,7 @@ def plan_of(body: dict[str, Any], running: dict[str, int] | None = None, ready: 
 def test_each_member_gets_its_share_translated_for_its_provider() -> None:
     result = plan_of(web(4))
     assert result.interim == {"idc-sh": 2, "eks-sg": 2}
-    for cluster, manifest in result.rendered.items():
+    for manifest in result.rendered.values():
         assert isinstance(manifest, dict)
         assert manifest["spec"]["replicas"] == 2
         assert manifest["metadata"]["labels"]["hybridfed.io/hub"] == "hub-1"

@@ -25,7 +25,8 @@ import yaml
 from hybridfed.api import kinds
 from hybridfed.api.errors import ApiError
 from hybridfed.cli.table import format_table
-from hybridfed.members.client import CredentialsError, KubeClient, credentials_from_kubeconfig
+from hybridfed.members import kubeconfig
+from hybridfed.members.client import CredentialsError, KubeClient
 
 #: -o values; without -o: the table.
 OUTPUTS = ("wide", "json", "yaml")
@@ -146,7 +147,7 @@ def render(objects: list[dict[str, Any]], members: Mapping[str, Mapping[str, str
     if output == "json":
         return json.dumps(document(objects, members), indent=2)
     if output == "yaml":
-        return yaml.safe_dump(document(objects, members), sort_keys=False, default_flow_style=False).rstrip("\n")
+        return yaml.safe_dump(document(objects, members), sort_keys=False, width=10_000).rstrip("\n")
     if not objects:
         return "no federated objects"
     if output == "wide":
@@ -375,17 +376,18 @@ async def _watch_members(client: KubeClient, snapshot: Snapshot, changed: asynci
 
 
 def _hub_client(args: argparse.Namespace) -> KubeClient:
-    path = args.kubeconfig or os.environ.get("KUBECONFIG")
-    if not path:
-        raise StatusError("--kubeconfig: no hub kubeconfig: pass --kubeconfig FILE or set $KUBECONFIG")
+    # As kubectl reads it (members.kubeconfig): --kubeconfig (one file), else $KUBECONFIG (its files merged),
+    # else ~/.kube/config; tokenFile, client certificate files and exec plugins included.
+    paths = kubeconfig.kubeconfig_paths(args.kubeconfig)
+    source = "$KUBECONFIG" if not args.kubeconfig and os.environ.get("KUBECONFIG") else "--kubeconfig"
     try:
-        with open(path) as f:
-            return KubeClient("hub", credentials_from_kubeconfig(f.read(), args.context))
-    except OSError as exc:
-        raise StatusError(f"--kubeconfig {path}: {exc.strerror or exc}: pass a readable kubeconfig") from None
+        return KubeClient("hub", kubeconfig.credentials_from_files(paths, args.context))
     except CredentialsError as exc:
-        flag = f"--context {args.context}" if args.context and "context" in str(exc) else f"--kubeconfig {path}"
-        raise StatusError(f"{flag}: {exc}") from None
+        about = getattr(exc, "about", "")
+        if args.context and about == "context":
+            raise StatusError(f"--context {args.context}: {exc}") from None
+        hint = ": pass --kubeconfig FILE or set $KUBECONFIG" if about == "file" else ""
+        raise StatusError(f"{source}: {exc}{hint}") from None
 
 
 def explain(exc: ApiError, args: argparse.Namespace) -> str:
