@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from datetime import UTC, datetime
 from typing import Any
 
 from hybridfed.api import kinds
@@ -72,3 +74,31 @@ def test_the_lease_has_a_client_of_its_own(tmp_path: Any) -> None:
     assert runtime.lease_client is not runtime.host
     assert runtime.lease_client.limiter is not runtime.host.limiter
     assert runtime.lease_client.creds.server == runtime.host.creds.server
+
+
+def test_kopf_logs_in_again_before_an_exec_credential_expires(tmp_path: Any) -> None:
+    class Source:
+        expires = 1_900_000_000.0
+
+        def cached(self) -> str | None:
+            return "exec-token"
+
+        def refresh(self) -> str:
+            return "exec-token"
+
+        def invalidate(self) -> None:
+            pass
+
+    config = tmp_path / "hub.yaml"
+    config.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: hub\n"
+        "clusters: [{name: hub, cluster: {server: 'https://127.0.0.1:6443'}}]\n"
+        "users: [{name: admin, user: {token: abc}}]\n"
+        "contexts: [{name: hub, context: {cluster: hub, user: admin}}]\n")
+    runtime = operator.Runtime(operator.OperatorOptions(kubeconfig=str(config)))
+    assert operator.connection_info(runtime).expiration is None  # a static token never expires here
+    runtime.creds = dataclasses.replace(runtime.creds, token_source=Source())
+    runtime.host.creds = runtime.creds
+    info = operator.connection_info(runtime)
+    assert info.token == "exec-token"
+    assert info.expiration == datetime.fromtimestamp(1_900_000_000, UTC)

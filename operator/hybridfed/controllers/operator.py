@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -182,6 +183,23 @@ class NoDiffBase(kopf.DiffBaseStorage):
         return None
 
 
+def connection_info(runtime: Runtime) -> kopf.ConnectionInfo:
+    """What kopf logs in with: the hub client's current credential (rotated, or fetched again by its exec
+    plugin), with the exec credential's expiry so that kopf logs in again before it, not after a 401."""
+    c = runtime.creds
+    token = runtime.host.current_token()
+    expires = getattr(c.token_source, "expires", None)
+    return kopf.ConnectionInfo(
+        server=c.server,
+        ca_data=c.ca_data,
+        token=token,
+        certificate_data=c.cert_data,
+        private_key_data=c.key_data,
+        insecure=c.insecure,
+        expiration=datetime.fromtimestamp(expires, UTC) if isinstance(expires, int | float) else None,
+    )
+
+
 def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
@@ -200,15 +218,7 @@ def build_registry(runtime: Runtime) -> kopf.OperatorRegistry:
 
     @kopf.on.login(registry=registry)
     def _login(**_: Any) -> kopf.ConnectionInfo:
-        c = runtime.creds
-        return kopf.ConnectionInfo(
-            server=c.server,
-            ca_data=c.ca_data,
-            token=runtime.host.current_token(),  # kopf logs in again on a 401: give it the rotated token
-            certificate_data=c.cert_data,
-            private_key_data=c.key_data,
-            insecure=c.insecure,
-        )
+        return connection_info(runtime)
 
     @kopf.on.event(kinds.GROUP, kinds.VERSION, kinds.MEMBER_CLUSTER.plural, registry=registry)
     async def _member_event(event: kopf.RawEvent, **_: Any) -> None:
