@@ -7,19 +7,17 @@ read-only, bad values fail naming the value, and the member identity the chart i
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
 
 from hybridfed.drivers import access
-from tests import helm_support
+from tests import hack_scripts, helm_support
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "manifests" / "charts" / "hybridfed-agent"
@@ -33,16 +31,9 @@ RELEASE_LABELS = {"helm.sh/chart", "app.kubernetes.io/name", "app.kubernetes.io/
 pytestmark = pytest.mark.skipif(not HELM.exists(), reason=f"{HELM} is missing: run `make tools` (builds bin/helm)")
 
 
-def _load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gen_agent_chart", ROOT / "hack" / "gen_agent_chart.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gen_agent_chart"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
-gen = _load_generator()
+gen = hack_scripts.load("gen_agent_chart")
 
 
 def helm(*args: str) -> subprocess.CompletedProcess[str]:

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+
+from tests import hack_scripts
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def load(name: str) -> ModuleType:
-    """A script of hack/ (not a package) as a module."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "hack" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
 
 
-sync_chart = load("sync_chart")
-image_constraints = load("image_constraints")
+sync_chart = hack_scripts.load("sync_chart")
+image_constraints = hack_scripts.load("image_constraints")
 
 
 def test_chart_copies_are_up_to_date() -> None:

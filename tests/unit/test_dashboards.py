@@ -10,16 +10,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+
+from tests import hack_scripts
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "manifests" / "grafana" / "hybridfed-overview.json"
@@ -28,18 +27,10 @@ CHART_COPY = ROOT / "manifests" / "charts" / "hybridfed" / "files" / "dashboards
 HAND_MADE = "b921018"
 
 
-def load(name: str) -> ModuleType:
-    """A script of hack/ (not a package) as a module."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "hack" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
 
 
 pytest.importorskip("grafana_foundation_sdk", reason="the dev extra (grafana-foundation-sdk) is not installed")
-dashboards = load("dashboards")
+dashboards = hack_scripts.load("dashboards")
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +168,7 @@ def test_layout_ids_queries_and_variables_are_well_formed(generated: dict[str, A
 
 def test_render_dashboard_reads_the_generated_json(generated: dict[str, Any]) -> None:
     pytest.importorskip("matplotlib", reason="the docs extra (matplotlib) is not installed")
-    render = load("render_dashboard")
+    render = hack_scripts.load("render_dashboard")
     sections = render.sections(generated)
     assert [(row["title"], len(panels)) for row, panels in sections] == [
         ("Fleet health", 10), ("Propagation", 6), ("Member API", 3), ("Capacity and cost", 5),
