@@ -330,6 +330,7 @@ def _condition(obj: Mapping[str, Any], type_: str) -> Mapping[str, Any]:
 @dataclass
 class Findings:
     lost: list[dict[str, Any]] = field(default_factory=list)
+    finished_jobs_gone: int = 0  # Jobs recorded finished for the current revision, since removed from the member
     not_placed: list[dict[str, Any]] = field(default_factory=list)
     orphans: list[dict[str, Any]] = field(default_factory=list)
     stale_copies: list[dict[str, Any]] = field(default_factory=list)
@@ -359,7 +360,7 @@ class Findings:
                 "duplicates": self.duplicates,
                 "stale_copies": len(self.stale_copies), "replica_excess": len(self.replica_excess),
                 "replicas_short": len(self.replicas_short), "unconverged": len(self.unconverged),
-                "deleting": len(self.deleting)}
+                "deleting": len(self.deleting), "finished_jobs_gone": self.finished_jobs_gone}
 
 
 def check_state(feds: Sequence[Mapping[str, Any]], member_objects: Mapping[str, Sequence[Mapping[str, Any]]],
@@ -405,9 +406,15 @@ def check_state(feds: Sequence[Mapping[str, Any]], member_objects: Mapping[str, 
                                       "message": str(ready_cond.get("message", ""))[:300]})
         placed = {str(r.get("cluster")): r.get("replicas") for r in status.get("placement") or []} if current else {}
         expected = {c for c in placed if c in ready}
+        # A Job runs once per template revision: one the status records finished there may be gone since (a TTL,
+        # a cleanup, an unjoin that removed it); it is not lost, and must not run again.
+        finished = {str(r.get("name")) for r in status.get("clusters") or ()
+                    if r.get("jobResult")} if row.target_kind == "Job" and current else set()
         if not row.workload and current:
             selected = ((fed.get("spec") or {}).get("placement") or {}).get("clusters") or []
             expected |= {c for c in selected if c in ready}
+        found.finished_jobs_gone += len({c for c in expected if c in finished and c not in held})
+        expected -= finished
         for cluster in sorted(expected):
             if cluster in held:
                 continue
@@ -1239,6 +1246,7 @@ def summarize(opts: Options, injector: Injector, load: Load, findings: Findings,
         "faults_skipped": SKIPPED_FAULTS,
         "fault_phase_s": round(last_fault_end - phase_wall, 1),
         "lost": len(findings.lost),
+        "finished_jobs_removed_from_members": findings.finished_jobs_gone,
         "not_placed": len(findings.not_placed),
         "orphans": len(findings.orphans),
         "duplicates": findings.duplicates,

@@ -275,3 +275,29 @@ def test_an_orphan_left_while_the_operator_was_down_is_removed_after_a_restart(
              timeout=60)
     assert get_json(kubectl, "idc-bj", "-n", NS, "service", "not-ours") is not None  # never touched
     kubectl("idc-bj", "-n", NS, "delete", "service", "not-ours")
+
+
+def test_a_renamed_port_or_a_dropped_label_reaches_the_members(kubectl: Kubectl) -> None:
+    """Found by the chaos run: what a create set was owned by (hybridfed, Update), which server-side apply never
+    removes, so a changed port (same name) left two ports named "http" and every later apply was refused."""
+    def service(port: int, labels: dict[str, str]) -> dict[str, Any]:
+        return fed("FederatedService", "ports", {"metadata": {"labels": labels},
+                                                 "spec": {"selector": {"app": "ports"},
+                                                          "ports": [{"name": "http", "port": port,
+                                                                     "targetPort": 8080}]}})
+
+    apply(kubectl, service(8001, {"team": "a", "tier": "web"}))
+    wait_for("ports Ready", lambda: condition(hub_status(kubectl, "fsvc", "ports"), "Ready").get("status") == "True")
+    apply(kubectl, service(8002, {"tier": "web"}))
+
+    def updated() -> bool:
+        st = hub_status(kubectl, "fsvc", "ports")
+        return st.get("observedGeneration") == 2 and condition(st, "Ready").get("status") == "True"
+
+    wait_for("ports Ready at generation 2", updated, timeout=60)
+    for member in MEMBERS:
+        live = get_json(kubectl, member, "-n", NS, "service", "ports") or {}
+        assert [(p["name"], p["port"]) for p in live["spec"]["ports"]] == [("http", 8002)], member
+        labels = live["metadata"].get("labels") or {}
+        assert labels.get("tier") == "web" and "team" not in labels, (member, labels)
+    kubectl("hub", "-n", NS, "delete", "fsvc", "ports")

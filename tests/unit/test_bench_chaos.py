@@ -237,6 +237,15 @@ def test_lost_when_a_placed_or_selected_ready_member_lacks_the_object_or_someone
     assert [o["owner"] for o in found.orphans] == ["chaos/FederatedSecret/other"]
 
 
+def test_a_job_recorded_finished_for_this_revision_may_be_gone_from_the_member_but_not_one_never_run() -> None:
+    done = fed("FederatedJob", "job-1", [{"cluster": "idc-bj"}, {"cluster": "tke-gz"}])
+    done["status"]["clusters"] = [{"name": "idc-bj", "jobResult": "Complete", "jobRevision": "r1"},
+                                  {"name": "tke-gz", "applied": True}]
+    found = chaos.check_state([done], {"idc-bj": [], "tke-gz": [], "eks-sg": []}, MEMBERS)
+    assert [(x["owner"], x["cluster"]) for x in found.lost] == [("chaos/FederatedJob/job-1", "tke-gz")]
+    assert found.counts()["finished_jobs_gone"] == 1
+
+
 def test_a_selected_ready_member_missing_from_status_placement_is_not_placed_for_non_replica_kinds() -> None:
     feds = [fed("FederatedService", "svc-1", [{"cluster": "idc-bj"}], clusters=["idc-bj", "eks-sg"])]
     members = {"idc-bj": [member("Service", "svc-1", "chaos/FederatedService/svc-1")], "eks-sg": []}

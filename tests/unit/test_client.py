@@ -221,3 +221,26 @@ async def test_bodies_answers_errors_and_watch_lines_round_trip() -> None:
     assert create[:2] == ("POST", "application/json") and json.loads(create[2]) == manifest
     assert apply[:2] == ("PATCH", client_mod.APPLY_CONTENT_TYPE)
     assert apply[2].isascii() and json.loads(apply[2]) == manifest
+
+
+def test_apply_ownership_moves_what_a_create_set_to_the_apply_manager() -> None:
+    from hybridfed.members.client import apply_ownership
+
+    created = {"apiVersion": "v1", "metadata": {"resourceVersion": "7", "managedFields": [
+        {"manager": "hybridfed", "operation": "Update", "apiVersion": "v1", "time": "t1", "fieldsType": "FieldsV1",
+         "fieldsV1": {"f:spec": {"f:ports": {'k:{"port":8001,"protocol":"TCP"}': {}}}}},
+        {"manager": "hybridfed", "operation": "Apply", "apiVersion": "v1", "fieldsType": "FieldsV1",
+         "fieldsV1": {"f:metadata": {"f:labels": {"f:tier": {}}}}},
+        {"manager": "kube-controller-manager", "operation": "Update", "fieldsV1": {"f:status": {}}},
+        {"manager": "hybridfed", "operation": "Update", "subresource": "status", "fieldsV1": {"f:status": {}}},
+    ]}}
+    patch = apply_ownership(created)
+    assert patch is not None
+    assert patch[0] == {"op": "test", "path": "/metadata/resourceVersion", "value": "7"}
+    entries = patch[1]["value"]
+    assert [(e["manager"], e["operation"], e.get("subresource")) for e in entries] == [
+        ("kube-controller-manager", "Update", None), ("hybridfed", "Update", "status"), ("hybridfed", "Apply", None)]
+    assert entries[-1]["fieldsV1"] == {"f:spec": {"f:ports": {'k:{"port":8001,"protocol":"TCP"}': {}}},
+                                       "f:metadata": {"f:labels": {"f:tier": {}}}}
+    applied_only = {"apiVersion": "v1", "metadata": {"resourceVersion": "8", "managedFields": [entries[-1]]}}
+    assert apply_ownership(applied_only) is None

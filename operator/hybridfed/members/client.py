@@ -32,6 +32,7 @@ from hybridfed.members.kubeconfig import TokenSource as TokenSource
 from hybridfed.members.kubeconfig import credentials_from_kubeconfig as credentials_from_kubeconfig
 
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
+JSON_PATCH_TYPE = "application/json-patch+json"
 MERGE_CONTENT_TYPE = "application/merge-patch+json"
 #: How often a client with a token file looks whether the kubelet rotated it (tokens live an hour at least).
 TOKEN_RECHECK_SECONDS = 60.0
@@ -70,6 +71,37 @@ def loads(data: bytes | str) -> Any:
         except orjson.JSONDecodeError:
             pass
     return json.loads(data)
+
+
+def _union(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    """The union of two FieldsV1 trees (nested maps whose leaves are {})."""
+    out = dict(a)
+    for key, value in b.items():
+        out[key] = _union(out[key], value) if isinstance(out.get(key), Mapping) and isinstance(value, Mapping) \
+            else value
+    return out
+
+
+def apply_ownership(obj: Mapping[str, Any], manager: str = FIELD_MANAGER) -> list[dict[str, Any]] | None:
+    """The JSON patch that moves `manager`'s Update-operation field ownership into its Apply entry (what
+    client-go's csaupgrade does), guarded by the object's resourceVersion; None when there is none to move."""
+    meta = obj.get("metadata") or {}
+    entries = meta.get("managedFields") or []
+
+    def ours(entry: Mapping[str, Any], operation: str) -> bool:
+        return entry.get("manager") == manager and entry.get("operation") == operation and not entry.get("subresource")
+
+    updates = [e for e in entries if ours(e, "Update")]
+    if not updates or not meta.get("resourceVersion"):
+        return None
+    fields: dict[str, Any] = {}
+    for entry in [*updates, *(e for e in entries if ours(e, "Apply"))]:
+        fields = _union(fields, entry.get("fieldsV1") or {})
+    applied = {"manager": manager, "operation": "Apply", "apiVersion": obj.get("apiVersion") or updates[0].get(
+        "apiVersion"), "time": updates[-1].get("time"), "fieldsType": "FieldsV1", "fieldsV1": fields}
+    kept = [e for e in entries if not (ours(e, "Update") or ours(e, "Apply"))]
+    return [{"op": "test", "path": "/metadata/resourceVersion", "value": meta["resourceVersion"]},
+            {"op": "replace", "path": "/metadata/managedFields", "value": [*kept, applied]}]
 
 
 def _b64(value: str, field: str) -> bytes:
@@ -350,10 +382,12 @@ class KubeClient:
             raise
 
     async def create(self, res: Resource, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        """Create (409 when the name is taken: the caller decides whose it is), then hand what the create
+        set over to our server-side apply manager (``apply_ownership``)."""
         ns = manifest.get("metadata", {}).get("namespace")
         result: dict[str, Any] = await self.request("POST", res.path(ns), params={"fieldManager": FIELD_MANAGER},
                                                     body=manifest)
-        return result
+        return await self._own_by_apply(res, result)
 
     async def apply(self, res: Resource, manifest: Mapping[str, Any], *, force: bool = True) -> dict[str, Any]:
         """Server-side apply with fieldManager `hybridfed`."""
@@ -362,7 +396,24 @@ class KubeClient:
         result: dict[str, Any] = await self.request(
             "PATCH", res.path(meta.get("namespace"), meta["name"]), params=params,
             body=dumps_ascii(manifest), content_type=APPLY_CONTENT_TYPE)
-        return result
+        return await self._own_by_apply(res, result)
+
+    async def _own_by_apply(self, res: Resource, obj: dict[str, Any]) -> dict[str, Any]:
+        """A create records its fields under (hybridfed, Update); server-side apply, as (hybridfed, Apply), never
+        removes those: a port renamed or a label dropped in the template would stay on the member (a Service then
+        holds two ports named "http" and every later apply is refused). Move them to the Apply entry once."""
+        patch = apply_ownership(obj)
+        if patch is None:
+            return obj
+        meta = obj["metadata"]
+        try:
+            upgraded: dict[str, Any] = await self.request(
+                "PATCH", res.path(meta.get("namespace"), meta["name"]), body=patch, content_type=JSON_PATCH_TYPE)
+        except ApiError as exc:
+            if exc.status in (409, 422) or exc.not_found:  # changed meanwhile: the next write looks again
+                return obj
+            raise
+        return upgraded
 
     async def merge_patch(self, path: str, patch: Mapping[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = await self.request("PATCH", path, body=patch, content_type=MERGE_CONTENT_TYPE)

@@ -155,9 +155,7 @@ class WorkClient:
         body, secret = self._work(manifest)
         if secret is not None:
             await self._put_secret(secret)
-        created = await self.hub.request("POST", work_path(self.name), body=body,
-                                         params={"fieldManager": "hybridfed"})
-        return self._live(created)
+        return self._live(await self.hub.create(WORKS, body))
 
     async def apply(self, res: Resource, manifest: Mapping[str, Any], *, force: bool = True) -> dict[str, Any]:
         body, secret = self._work(manifest)
