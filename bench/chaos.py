@@ -248,7 +248,10 @@ def parse_audit_line(cluster: str, line: str, namespace: str | None = None) -> A
         return None
     revision = ""
     for key in ("responseObject", "requestObject"):
-        annotations = ((event.get(key) or {}).get("metadata") or {}).get("annotations") or {}
+        body = event.get(key)
+        if not isinstance(body, dict):  # a JSON patch (a list of operations), or nothing
+            continue
+        annotations = (body.get("metadata") or {}).get("annotations") or {}
         if isinstance(annotations, dict) and annotations.get(HASH_ANNOTATION):
             revision = str(annotations[HASH_ANNOTATION])
             break

@@ -116,6 +116,14 @@ def test_parse_audit_line_reads_time_verb_object_code_user_and_job_revision() ->
                               "system:serviceaccount:hybridfed-system:hybridfed-member", "abc")
 
 
+def test_parse_audit_line_reads_a_json_patch_whose_bodies_are_lists() -> None:
+    event = json.loads(audit_line("patch", "jobs", "job-0001", T0, code=200))
+    event["requestObject"] = [{"op": "test", "path": "/metadata/resourceVersion", "value": "7"}]
+    event["responseObject"] = {"metadata": {"annotations": {"hybridfed.io/manifest-hash": "abc"}}}
+    rec = chaos.parse_audit_line("eks-sg", json.dumps(event), "chaos")
+    assert rec is not None and rec.verb == "patch" and rec.revision == "abc"
+
+
 @pytest.mark.parametrize("line", [
     audit_line("delete", "configmaps", "cm-1", T0, namespace="other"),
     audit_line("patch", "jobs", "job-1", T0, subresource="status"),

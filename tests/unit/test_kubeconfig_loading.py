@@ -310,11 +310,11 @@ async def test_a_credential_without_expiry_is_fetched_again_after_a_401(tmp_path
 
 
 def test_kopfs_login_hook_gets_a_fresh_token_synchronously(tmp_path: Path) -> None:
-    creds = kubeconfig.credentials_from_files([one(tmp_path, exec_user(tmp_path, expires_in="1"),
+    creds = kubeconfig.credentials_from_files([one(tmp_path, exec_user(tmp_path, expires_in="4"),
                                                    {"server": "http://127.0.0.1:9"})])
     client = KubeClient("hub", creds)
-    assert client.current_token() == f"{SECRET}-1"
-    time.sleep(1.1)  # expired (the plugin's stamps have whole seconds: it lived at most a second)
+    assert client.current_token() == f"{SECRET}-1"  # good for 4 s, due 1 s before (a quarter of its life)
+    time.sleep(4.1)  # expired (the plugin's stamps have whole seconds: it lived at most four)
     assert client.current_token() == f"{SECRET}-2"
     assert len(runs(tmp_path)) == 2
 
