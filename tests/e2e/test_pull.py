@@ -163,9 +163,17 @@ def test_the_agent_hub_identity_is_least_privilege(kc: Kubectl, operator: Operat
         ("delete", "works.hybridfed.io", "-n", own),
         ("patch", "memberclusters.hybridfed.io/idc-bj", "--subresource=status"),
         ("list", "federateddeployments.hybridfed.io", "-A"),
+        ("create", "secrets", "-n", own),
     ]
     allowed = [args for args in refused if can(*args)]
     assert not allowed, f"the agent's hub identity may {allowed}"
+    # The operator (a ServiceAccount of hybridfed's hub namespace, as the chart installs it) writes the data
+    # Secrets of this member's Works there, and only there.
+    operator_sa = "system:serviceaccount:hybridfed-system:hybridfed-operator"
+    def operator_can(*args: str) -> bool:
+        return kc("hub", "auth", "can-i", "--as", operator_sa, *args, check=False).stdout.strip() == "yes"
+    assert operator_can("create", "secrets", "-n", own) and operator_can("delete", "secrets", "-n", own)
+    assert not operator_can("create", "secrets", "-n", "default")
 
 
 def test_weighted_over_a_mixed_fleet_lands_everywhere_and_is_ready(kc: Kubectl, operator: Operator) -> None:

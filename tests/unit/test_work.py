@@ -160,6 +160,10 @@ def test_agent_hub_rights_stay_in_its_namespace_and_its_own_cluster() -> None:
     assert all(r.get("resourceNames") == ["idc-sh"] for r in cluster_role["rules"])
     assert not any("delete" in r["verbs"] or ("create" in r["verbs"] and r["resources"] == ["works"])
                    for r in role["rules"])
+    operator = next(d for d in docs if d["kind"] == "RoleBinding" and d["roleRef"]["name"] == access.OPERATOR_PULL_ROLE)
+    assert operator["metadata"]["namespace"] == "hybridfed-member-idc-sh"
+    assert operator["subjects"] == [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io",
+                                     "name": "system:serviceaccounts:hybridfed-system"}]
 
 
 def test_a_pull_member_cluster_needs_no_credential() -> None:

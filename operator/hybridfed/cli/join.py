@@ -519,7 +519,8 @@ async def _join_agent(name: str, member_client: KubeClient, hub_client: KubeClie
     in `agent_dir`). Returns the hub token's expiration (RFC 3339)."""
     hub_namespace = work.member_namespace(name)
     sa = work.AGENT_SERVICE_ACCOUNT
-    await _apply_all(hub_client, access.agent_hub_manifests(name, hub_namespace, sa), "--hub-kubeconfig", warnings)
+    await _apply_all(hub_client, access.agent_hub_manifests(name, hub_namespace, sa, namespace), "--hub-kubeconfig",
+                     warnings)
     issued = await _call(hub_client.request("POST", access.token_request_path(hub_namespace, sa),
                                             body=access.token_request(ttl)),
                          "--hub-kubeconfig", f"requesting a token for ServiceAccount {hub_namespace}/{sa}")

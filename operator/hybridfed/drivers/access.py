@@ -311,10 +311,17 @@ def agent_cluster_rules(cluster: str) -> list[dict[str, Any]]:
     ]
 
 
-def agent_hub_manifests(cluster: str, namespace: str, service_account: str) -> list[dict[str, Any]]:
-    """What ``join --mode Pull`` creates on the hub for a member's agent, in apply order."""
+OPERATOR_PULL_ROLE = "hybridfed:operator-pull"
+
+
+def agent_hub_manifests(cluster: str, namespace: str, service_account: str,
+                        operator_namespace: str = NAMESPACE) -> list[dict[str, Any]]:
+    """What ``join --mode Pull`` creates on the hub for a member's agent, in apply order; with the right of the
+    operator's ServiceAccounts (those of `operator_namespace`, hybridfed's namespace on the hub) to write the data
+    Secrets of that member's Works there, and nowhere else (its chart grants no Secret writes cluster-wide)."""
     subject = {"kind": "ServiceAccount", "name": service_account, "namespace": namespace}
     cluster_role = f"{AGENT_ROLE}:{cluster}"
+    operators = {"kind": "Group", "apiGroup": RBAC_GROUP, "name": f"system:serviceaccounts:{operator_namespace}"}
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(namespace, access="agent")},
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(service_account, namespace, access="agent"),
@@ -327,4 +334,10 @@ def agent_hub_manifests(cluster: str, namespace: str, service_account: str) -> l
          "rules": agent_cluster_rules(cluster)},
         {"apiVersion": RBAC_V1, "kind": "ClusterRoleBinding", "metadata": _meta(cluster_role, access="agent"),
          "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": cluster_role}, "subjects": [subject]},
+        {"apiVersion": RBAC_V1, "kind": "Role", "metadata": _meta(OPERATOR_PULL_ROLE, namespace, access="agent"),
+         "rules": [{"apiGroups": [""], "resources": ["secrets"],
+                    "verbs": ["get", "create", "update", "patch", "delete"]}]},
+        {"apiVersion": RBAC_V1, "kind": "RoleBinding",
+         "metadata": _meta(OPERATOR_PULL_ROLE, namespace, access="agent"),
+         "roleRef": {"apiGroup": RBAC_GROUP, "kind": "Role", "name": OPERATOR_PULL_ROLE}, "subjects": [operators]},
     ]  # fmt: skip
