@@ -116,3 +116,13 @@ def test_status_unchanged_is_not_written() -> None:
     again = aggregate(fed(status=first), outcomes, {}, 0, datetime(2026, 11, 27, 13, 0, tzinfo=UTC))
     assert status_patch(first, again) is None  # transition times are kept when nothing changed
     assert status_patch({"x": 1, "y": 2}, {"x": 1}) == {"x": 1, "y": None}
+
+
+def test_a_probed_member_status_is_written_when_it_changed_or_once_per_heartbeat() -> None:
+    from hybridfed.controllers.aggregate import probe_status_patch, status_patch
+
+    before = {"lastProbeTime": "t1", "kubernetesVersion": "v1.34.4"}
+    same, changed = {**before, "lastProbeTime": "t2"}, {"lastProbeTime": "t2", "kubernetesVersion": "v1.35.0"}
+    assert probe_status_patch(before, same, heartbeat_due=False) is None
+    assert probe_status_patch(before, same, heartbeat_due=True) == status_patch(before, same) is not None
+    assert probe_status_patch(before, changed, heartbeat_due=False) == status_patch(before, changed) is not None

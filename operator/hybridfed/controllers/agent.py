@@ -34,10 +34,11 @@ from typing import Any
 from hybridfed import drivers
 from hybridfed.api import conditions, kinds, work
 from hybridfed.api.errors import ApiError
-from hybridfed.controllers.aggregate import Written, status_patch, up_to_date, written_mark
+from hybridfed.controllers.aggregate import Written, probe_status_patch, status_patch, up_to_date, written_mark
 from hybridfed.controllers.queue import WorkQueue
 from hybridfed.drivers import access
-from hybridfed.members.applier import Applier, conflict_message
+from hybridfed.members import applier, rotation
+from hybridfed.members.applier import Applier
 from hybridfed.members.client import CredentialsError, KubeClient
 from hybridfed.members.watch import LiveCache, ObjectKey, Watcher, WatchKey, owner_of, watch_namespace
 from hybridfed.members.work import RELEASE_ANNOTATION, WORKS
@@ -47,7 +48,6 @@ log = logging.getLogger("hybridfed.agent")
 
 HUB = "hub"  # the cluster name of the Work cache's keys
 STATUS_HEARTBEAT_SECONDS = 60.0  # MemberCluster status is rewritten at least this often, like the operator's
-TOKEN_REFRESH_FRACTION = 0.2  # renew the hub token when less than this fraction of its life is left
 _REPORTED_STATUS_FIELDS = ("replicas", "readyReplicas", "updatedReplicas", "availableReplicas",
                            "observedGeneration", "conditions", "succeeded", "failed", "active", "loadBalancer",
                            "currentReplicas", "completionTime", "startTime")
@@ -58,22 +58,30 @@ def micro_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def token_expiry(token: str) -> datetime | None:
-    """The ``exp`` claim of a ServiceAccount JWT (unverified: only to know when to renew it)."""
+def _claims(token: str) -> dict[str, Any] | None:
+    """The claims of a ServiceAccount JWT, unverified: only to know when to renew it."""
     try:
         payload = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return datetime.fromtimestamp(int(claims["exp"]), UTC)
-    except (IndexError, KeyError, ValueError, TypeError):
+    except (IndexError, ValueError):
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def token_expiry(token: str) -> datetime | None:
+    """The ``exp`` claim of a ServiceAccount JWT."""
+    try:
+        return datetime.fromtimestamp(int((_claims(token) or {})["exp"]), UTC)
+    except (KeyError, ValueError, TypeError):
         return None
 
 
 def token_lifetime(token: str) -> float | None:
+    """Seconds the token was issued for (``exp`` - ``iat``)."""
     try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        claims = _claims(token) or {}
         return float(int(claims["exp"]) - int(claims["iat"]))
-    except (IndexError, KeyError, ValueError, TypeError):
+    except (KeyError, ValueError, TypeError):
         return None
 
 
@@ -224,8 +232,9 @@ class Agent:
                 await self.applier.ensure_secret_access(self.member, okey[3])
             await self._ensure_watch(okey[1], okey[2], watch_namespace(okey[1], okey[2], okey[3]))
             live = self.cache.get(okey)
-            if live is not None and owner_of(live) != owner and not spec.get("adopt"):
-                return await self._report(name, body, None, conflict_message(manifest, live), want)
+            taken = applier.held_by_another(manifest, live, owner)
+            if taken is not None:
+                return await self._report(name, body, None, taken, want)
             if okey[2] == "Job":
                 finished = self.cache.finished_jobs.get(okey)
                 if live is None and finished is not None and finished[1] == want:
@@ -364,14 +373,11 @@ class Agent:
             message = exc.message if isinstance(exc, ApiError) else str(exc) or type(exc).__name__
             status = drivers.unreachable_status(previous, f"the agent cannot probe its own cluster: {message}", now,
                                                 reason="ProbeFailed")
-        same = {k: v for k, v in status.items() if k != "lastProbeTime"} == \
-            {k: v for k, v in previous.items() if k != "lastProbeTime"}
-        if same and time.monotonic() - self._status_written < STATUS_HEARTBEAT_SECONDS:
-            return
-        patch = status_patch(previous, status)
+        patch = probe_status_patch(previous, status,
+                                   time.monotonic() - self._status_written >= STATUS_HEARTBEAT_SECONDS)
         if patch is not None:
             await self.hub.merge_patch(f"{path}/status", {"status": patch})
-        self._status_written = time.monotonic()
+            self._status_written = time.monotonic()
 
     async def _probe_loop(self) -> None:
         while True:
@@ -380,19 +386,16 @@ class Agent:
             await asyncio.sleep(self.opts.probe_seconds)
 
     async def renew_token_if_due(self) -> bool:
-        """Ask the hub for a fresh token of this agent's ServiceAccount once less than TOKEN_REFRESH_FRACTION
-        of the current one's life is left; True when renewed."""
+        """Ask the hub for a fresh token of this agent's ServiceAccount once it is due as the operator's member
+        tokens are (``members.rotation.due``: a fifth of its life left); True when renewed."""
         token = self.hub.current_token() or ""
         expiry, lifetime = token_expiry(token), token_lifetime(token)
         if self.token_file is None or expiry is None or lifetime is None:
             return False
-        left = (expiry - datetime.now(UTC)).total_seconds()
-        if left > lifetime * TOKEN_REFRESH_FRACTION:
+        if not rotation.due(expiry, datetime.now(UTC), lifetime):
             return False
-        path = (f"/api/v1/namespaces/{self.namespace}/serviceaccounts/{work.AGENT_SERVICE_ACCOUNT}/token")
-        answer = await self.hub.request("POST", path, body={
-            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-            "spec": {"expirationSeconds": int(lifetime)}})
+        answer = await self.hub.request("POST", access.token_request_path(self.namespace, work.AGENT_SERVICE_ACCOUNT),
+                                        body=access.token_request(int(lifetime)))
         fresh = str(answer["status"]["token"])
         temporary = self.token_file.with_suffix(".new")
         temporary.write_text(fresh)

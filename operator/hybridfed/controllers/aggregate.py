@@ -224,3 +224,14 @@ def status_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[
         if key not in new:
             patch[key] = None
     return patch
+
+
+def probe_status_patch(previous: Mapping[str, Any], status: Mapping[str, Any], heartbeat_due: bool
+                       ) -> dict[str, Any] | None:
+    """The merge patch of a probed MemberCluster status: only when something besides ``lastProbeTime`` changed,
+    or once per heartbeat (so a reader sees the probe is alive); None otherwise. The operator (Push members) and
+    a Pull member's agent write by this one rule."""
+    if not heartbeat_due and {k: v for k, v in status.items() if k != "lastProbeTime"} == \
+            {k: v for k, v in previous.items() if k != "lastProbeTime"}:
+        return None
+    return status_patch(previous, status)

@@ -567,8 +567,9 @@ class FederationController:
                 await self.applier.ensure_secret_access(client, namespace)
             await self.registry.ensure_watch(cluster, api_version, kind, watched)
             live = self.cache.get(okey)
-            if live is not None and owner_of(live) != owner_reference(body):
-                return ClusterOutcome(cluster, replicas, None, False, applier.conflict_message(manifest, live))
+            taken = applier.held_by_another(manifest, live, owner_reference(body))
+            if taken is not None:
+                return ClusterOutcome(cluster, replicas, None, False, taken)
             revision = manifest["metadata"]["annotations"][HASH_ANNOTATION]
             if kind == "Job":
                 done = job_result(live) if self._up_to_date(cluster, manifest, live) else None

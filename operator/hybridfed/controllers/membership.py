@@ -18,7 +18,7 @@ from typing import Any
 from hybridfed import drivers
 from hybridfed.api import kinds, work
 from hybridfed.api.errors import ApiError
-from hybridfed.controllers.aggregate import status_patch
+from hybridfed.controllers.aggregate import probe_status_patch
 from hybridfed.controllers.federation import FederationController
 from hybridfed.members import rotation
 from hybridfed.members.client import CredentialsError, KubeClient
@@ -239,13 +239,8 @@ class MembershipController:
         return None
 
     async def _write_status(self, member: Member, status: dict[str, Any]) -> None:
-        previous = member.body.get("status") or {}
-        without_time = {k: v for k, v in status.items() if k != "lastProbeTime"}
-        previous_without_time = {k: v for k, v in previous.items() if k != "lastProbeTime"}
         stale = time.monotonic() - self._last_write.get(member.name, 0.0) > HEARTBEAT_SECONDS
-        if without_time == previous_without_time and not stale:
-            return
-        patch = status_patch(previous, status)
+        patch = probe_status_patch(member.body.get("status") or {}, status, stale)
         if patch is None:
             return
         path = f"/apis/{kinds.API_VERSION}/{kinds.MEMBER_CLUSTER.plural}/{member.name}/status"

@@ -44,6 +44,14 @@ def conflict_message(manifest: Mapping[str, Any], live: Mapping[str, Any] | None
             f"annotate the federated object {kinds.ANNOTATION_ADOPT}=\"true\" to take it over")
 
 
+def held_by_another(manifest: Mapping[str, Any], live: Mapping[str, Any] | None, owner: str) -> str | None:
+    """The conflict when the member object hybridfed already knows there was placed for another federated
+    object: never taken over, adopt or not (adopting is for objects hybridfed did not create)."""
+    if live is not None and owner_of(live) != owner:
+        return conflict_message(manifest, live)
+    return None
+
+
 class Applier:
     def __init__(self, hub: str, namespace_labels: Callable[[str], Mapping[str, str]],
                  secret_access: Callable[[str], dict[str, Any]] | None = None) -> None:
