@@ -176,6 +176,43 @@ def test_the_agent_hub_identity_is_least_privilege(kc: Kubectl, operator: Operat
     assert not operator_can("create", "secrets", "-n", "default")
 
 
+def test_a_tenant_of_one_hub_namespace_cannot_reach_the_pull_members_work(kc: Kubectl, operator: Operator) -> None:
+    """A team with admin rights in its own hub namespace only: no Work, no data Secret, no Lease of a Pull member."""
+    kc("hub", "-n", NS, "create", "serviceaccount", "team", check=False)
+    kc("hub", "-n", NS, "create", "rolebinding", "team-admin", "--clusterrole=admin", f"--serviceaccount={NS}:team",
+       check=False)
+    tenant = f"system:serviceaccount:{NS}:team"
+    own = work.member_namespace(PULL)
+
+    def can(*args: str) -> bool:
+        return kc("hub", "auth", "can-i", "--as", tenant, *args, check=False).stdout.strip() == "yes"
+
+    assert can("create", "configmaps", "-n", NS)  # the binding works
+    for args in (("list", "works.hybridfed.io", "-n", own), ("create", "works.hybridfed.io", "-n", own),
+                 ("patch", "works.hybridfed.io", "--subresource=status", "-n", own), ("get", "secrets", "-n", own),
+                 ("update", "leases.coordination.k8s.io", "-n", own),
+                 ("patch", f"memberclusters.hybridfed.io/{PULL}", "--subresource=status")):
+        assert not can(*args), f"a tenant may {args}"
+
+
+def test_an_operator_killed_mid_placement_and_mid_delete_loses_and_leaves_nothing(kc: Kubectl,
+                                                                                  operator: Operator) -> None:
+    apply(kc, federated("FederatedConfigMap", "crash", {"data": {"v": "1"}}, {"clusters": [PULL]}))
+    operator.kill()  # whatever it had done of the placement
+    operator.start()
+    wait_for("crash on the Pull member after the restart",
+             lambda: (member_json(kc.fleet, "configmap", "crash", "-n", NS) or {}).get("data") == {"v": "1"},
+             timeout=60)
+    works = get_json(kc, "hub", "works", "-n", work.member_namespace(PULL)) or {}
+    assert [w["metadata"]["name"] for w in works["items"]].count(f"configmap.{NS}.crash") == 1
+    kc("hub", "delete", "fcm", "crash", "-n", NS, "--wait=false")
+    operator.kill()  # in the middle of the delete
+    operator.start()
+    wait_for("crash gone from the Pull member", lambda: member_json(kc.fleet, "configmap", "crash", "-n", NS) is None,
+             timeout=60)
+    wait_for("crash gone from the hub", lambda: get_json(kc, "hub", "fcm", "crash", "-n", NS) is None, timeout=30)
+
+
 def test_weighted_over_a_mixed_fleet_lands_everywhere_and_is_ready(kc: Kubectl, operator: Operator) -> None:
     apply(kc, federated("FederatedDeployment", "web", deployment(8), {
         "clusters": ["idc-bj", "tke-gz", PULL],
