@@ -271,10 +271,8 @@ class Agent:
         try:
             resource = await self.member.resource(okey[1], okey[2])
             if release:
-                patch = {"metadata": {"labels": {kinds.MANAGED_BY_LABEL: None, kinds.HUB_LABEL: None},
-                                      "annotations": {kinds.OWNER_ANNOTATION: None}}}
                 with contextlib.suppress(ApiError):
-                    await self.member.merge_patch(resource.path(okey[3], okey[4]), patch)
+                    await self.member.merge_patch(resource.path(okey[3], okey[4]), applier.RELEASE_PATCH)
             else:
                 await self.member.delete(resource, okey[3], okey[4])
         except ApiError as exc:

@@ -644,15 +644,13 @@ class FederationController:
     async def _release_object(self, okey: ObjectKey) -> bool:
         """Leave a member object to the member: remove hybridfed's marks (owner, managed-by, hub)."""
         cluster, api_version, kind, namespace, name = okey
-        patch = {"metadata": {"labels": {kinds.MANAGED_BY_LABEL: None, kinds.HUB_LABEL: None},
-                              "annotations": {kinds.OWNER_ANNOTATION: None}}}
         try:
             client = await self.registry.objects(cluster)
             resource = await client.resource(api_version, kind)
             if isinstance(client, WorkClient):  # its agent removes the marks, then lets the Work go
                 await client.delete(resource, namespace, name, release=True)
             else:
-                await client.merge_patch(resource.path(namespace, name), patch)
+                await client.merge_patch(resource.path(namespace, name), applier.RELEASE_PATCH)
         except ApiError as exc:
             if not exc.not_found:
                 log.info("could not release %s %s/%s on %s yet: %s", kind, namespace, name, cluster, exc)

@@ -44,6 +44,11 @@ def conflict_message(manifest: Mapping[str, Any], live: Mapping[str, Any] | None
             f"annotate the federated object {kinds.ANNOTATION_ADOPT}=\"true\" to take it over")
 
 
+#: The merge patch that leaves a member object to the member: hybridfed's marks (managed-by, hub, owner) removed.
+RELEASE_PATCH: Mapping[str, Any] = {"metadata": {"labels": {kinds.MANAGED_BY_LABEL: None, kinds.HUB_LABEL: None},
+                                                 "annotations": {kinds.OWNER_ANNOTATION: None}}}
+
+
 def held_by_another(manifest: Mapping[str, Any], live: Mapping[str, Any] | None, owner: str) -> str | None:
     """The conflict when the member object hybridfed already knows there was placed for another federated
     object: never taken over, adopt or not (adopting is for objects hybridfed did not create)."""
