@@ -530,11 +530,13 @@ class Sightings:
     set of keys costs O(1) per event, so 30k objects are fine.
     """
 
-    def __init__(self, client: KubeClient, path: str, marker: Marker, label_selector: str | None = None) -> None:
+    def __init__(self, client: KubeClient, path: str, marker: Marker, label_selector: str | None = None,
+                 events: Sequence[str] = ("ADDED", "MODIFIED")) -> None:
         self.client = client
         self.path = path
         self.marker = marker
         self.label_selector = label_selector
+        self.event_types = frozenset(events)  # ("DELETED",) times removals (the relist records none)
         self.times: dict[SeenKey, float] = {}
         self.events = 0
         self._pending: set[SeenKey] = set()
@@ -558,6 +560,7 @@ class Sightings:
                     self._done.set()
 
     async def _list(self, *, record: bool) -> str:
+        record = record and "DELETED" not in self.event_types
         params = self._params() if record else {**self._params(), "limit": "1"}
         listing = await self.client.request("GET", self.path, params=params)
         if record:
@@ -579,7 +582,7 @@ class Sightings:
                     if kind == "ERROR":
                         raise ApiError(410, "Expired", str(obj.get("message")), self.client.name)
                     version = obj.get("metadata", {}).get("resourceVersion", version)
-                    if kind in ("ADDED", "MODIFIED"):
+                    if kind in self.event_types:
                         self.events += 1
                         self._record(obj, time.monotonic())
             except ApiError as exc:

@@ -27,6 +27,7 @@ from bench.common import Marker, Sightings, say
 from hybridfed.api import kinds
 from hybridfed.api.errors import ApiError
 from hybridfed.dev import bootstrap
+from hybridfed.dev.fleet import Fleet
 from hybridfed.members.client import KubeClient
 
 
@@ -153,17 +154,22 @@ async def one_run(args: argparse.Namespace, bench: common.BenchFleet, hub: KubeC
     return result
 
 
-def restart_victim(bench: common.BenchFleet, victim: str) -> None:
-    state = bench.fleet.load()
+def start_apiserver_again(fleet: Fleet, victim: str, timeout: float = 120.0) -> None:
+    """Start a member's stopped kube-apiserver and wait until it serves."""
+    state = fleet.load()
     assert state is not None
     cluster = state.cluster(victim)
-    if bench.fleet.pid(victim, "kube-apiserver") is None:
-        bench.fleet.start_component(cluster, "kube-apiserver")
-    deadline = time.monotonic() + 120
-    while not bench.fleet.apiserver_ready(cluster):
+    if fleet.pid(victim, "kube-apiserver") is None:
+        fleet.start_component(cluster, "kube-apiserver")
+    deadline = time.monotonic() + timeout
+    while not fleet.apiserver_ready(cluster):
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{victim}: kube-apiserver not ready again after 120s")
+            raise RuntimeError(f"{victim}: kube-apiserver not ready again after {timeout:.0f}s")
         time.sleep(0.2)
+
+
+def restart_victim(bench: common.BenchFleet, victim: str) -> None:
+    start_apiserver_again(bench.fleet, victim)
     bootstrap.wait_members_ready(bench.fleet, bench.member_names, timeout=120)
 
 

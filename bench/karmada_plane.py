@@ -74,6 +74,9 @@ KCM_CONTROLLERS = ("namespace", "garbagecollector", "serviceaccount-token", "ttl
 #: What `down` stops first, in order (then the fleet machinery stops kube-apiserver and etcd).
 STOP_ORDER = ("karmada-controller-manager", "karmada-scheduler", "kube-controller-manager", "karmada-webhook",
               "karmada-aggregated-apiserver")
+#: The processes that act on objects (stopped while the other system is measured; CPU "controllers" with the
+#: webhook and the aggregated apiserver).
+CONTROLLERS = ("karmada-controller-manager", "karmada-scheduler", "kube-controller-manager")
 #: Kinds this module creates -> (API path prefix, plural, namespaced).
 KINDS: dict[str, tuple[str, str, bool]] = {
     "Namespace": ("/api/v1", "namespaces", False),
@@ -91,7 +94,9 @@ KINDS: dict[str, tuple[str, str, bool]] = {
                                        "validatingwebhookconfigurations", False),
     "Cluster": ("/apis/cluster.karmada.io/v1alpha1", "clusters", False),
     "PropagationPolicy": ("/apis/policy.karmada.io/v1alpha1", "propagationpolicies", True),
+    "ClusterTaintPolicy": ("/apis/policy.karmada.io/v1alpha1", "clustertaintpolicies", False),
 }
+NOT_READY_TAINT = "cluster.karmada.io/not-ready"
 
 
 class PlaneError(RuntimeError):
@@ -175,10 +180,18 @@ class Tuning:
     cluster_api_qps: float = 100.0
     cluster_api_burst: int = 200
     workers: int = 16
-    cluster_status_update_frequency: str = "10s"  # Karmada's default (hybridfed's probe interval is its own)
+    cluster_status_update_frequency: str = "10s"  # Karmada's default (the side-by-side bench sets hybridfed's)
     kcm_qps: float = 500.0
     kcm_burst: int = 1000
     concurrent_gc_syncs: int = 50
+    #: Cluster failover as hybridfed does it: NotReady on the first failed probe, back on the first good one
+    #: (the thresholds are durations since the first differing probe, and only Push clusters are probed), a
+    #: NoExecute taint from a ClusterTaintPolicy (`cluster_taint_policy`) that the taint manager evicts on after
+    #: the PropagationPolicy's `clusterTolerations` (`failover_tolerations`), with no pacing between bindings
+    #: (`--resource-eviction-rate`, default 0.5/s). Off: Karmada's defaults (no eviction at all).
+    failover: bool = True
+    failure_threshold: str = "0s"  # Karmada's default 30s
+    success_threshold: str = "0s"  # Karmada's default 30s
 
     def controller_manager_flags(self) -> list[str]:
         w = self.workers
@@ -191,13 +204,18 @@ class Tuning:
             f"--concurrent-propagation-policy-syncs={w}", f"--concurrent-cluster-propagation-policy-syncs={w}",
             f"--concurrent-dependent-resource-syncs={w}",
             f"--cluster-status-update-frequency={self.cluster_status_update_frequency}",
+            *([f"--cluster-failure-threshold={self.failure_threshold}",
+               f"--cluster-success-threshold={self.success_threshold}", "--feature-gates=Failover=true",
+               "--enable-no-execute-taint-eviction=true", "--resource-eviction-rate=1000"] if self.failover else []),
         ]
 
     def scheduler_flags(self) -> list[str]:
         return [f"--kube-api-qps={self.kube_api_qps:g}", f"--kube-api-burst={self.kube_api_burst}"]
 
     def webhook_flags(self) -> list[str]:
-        return [f"--kube-api-qps={self.kube_api_qps:g}", f"--kube-api-burst={self.kube_api_burst}"]
+        # without the last one the webhook refuses a ClusterTaintPolicy with a NoExecute taint
+        return [f"--kube-api-qps={self.kube_api_qps:g}", f"--kube-api-burst={self.kube_api_burst}",
+                *(["--allow-no-execute-taint-policy=true"] if self.failover else [])]
 
     def kube_controller_manager_flags(self) -> list[str]:
         return [f"--kube-api-qps={self.kcm_qps:g}", f"--kube-api-burst={self.kcm_burst}",
@@ -489,6 +507,25 @@ def propagation_policy(ns: str, name: str, clusters: Sequence[str], resource_sel
             "spec": {"resourceSelectors": [dict(s) for s in resource_selectors], "placement": placement}}
 
 
+def cluster_taint_policy(clusters: Sequence[str]) -> dict[str, Any]:
+    """NoExecute-taint a cluster while it is not Ready (Karmada's cluster controller adds only NoSchedule taints,
+    which never evict); the status values are strings, as the CRD wants."""
+    return {"apiVersion": "policy.karmada.io/v1alpha1", "kind": "ClusterTaintPolicy",
+            "metadata": {"name": "not-ready-noexecute"},
+            "spec": {"targetClusters": {"clusterNames": list(clusters)},
+                     "addOnConditions": [{"conditionType": "Ready", "operator": "In",
+                                          "statusValues": ["False", "Unknown"]}],
+                     "removeOnConditions": [{"conditionType": "Ready", "operator": "In", "statusValues": ["True"]}],
+                     "taints": [{"key": NOT_READY_TAINT, "effect": "NoExecute"}]}}
+
+
+def failover_tolerations(seconds: int) -> list[dict[str, Any]]:
+    """A PropagationPolicy's `placement.clusterTolerations`: tolerate a not-ready cluster `seconds`, then evict.
+    It names the effect: without it the toleration would also cover the NoSchedule taint, and the failed cluster
+    would stay schedulable."""
+    return [{"key": NOT_READY_TAINT, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": seconds}]
+
+
 def condition_true(obj: Mapping[str, Any] | None, type_: str) -> bool:
     return any(c.get("type") == type_ and c.get("status") == "True"
                for c in ((obj or {}).get("status") or {}).get("conditions") or [])
@@ -504,6 +541,11 @@ def _load_build_karmada() -> ModuleType:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def karmada_version() -> str:
+    """The Karmada version the binaries are built from (hack/build_karmada.py's pin)."""
+    return str(_load_build_karmada().KARMADA_VERSION)
 
 
 class _PlaneFleet(Fleet):
@@ -658,6 +700,8 @@ class KarmadaPlane:
             for m in members:
                 self.join(m)
             self.wait_clusters_ready([m.name for m in members], timeout)
+            if self.tuning.failover:
+                create(self.plane, self.state, cluster_taint_policy([m.name for m in members]))
         except BaseException:
             if keep_on_failure:
                 say(f"left as it failed, logs in {self.plane.cluster_dir(PLANE) / 'logs'}; take it down with `down`")
@@ -742,14 +786,28 @@ class KarmadaPlane:
         # Only now: its garbage collector discovers the resources to watch at start and again only every 30 s, so
         # started before the CRDs and the APIService it would leave the first ResourceBinding (owned by its
         # template) undeleted for up to 30 s.
-        self._spawn("kube-controller-manager")
+        self.start_controllers(timeout, clusters=False)
+        say("karmada-controller-manager and karmada-scheduler running")
 
+    # ---- the controllers, stopped and started (one system at a time on a shared fleet) ---------
+    def stop_controllers(self) -> None:
+        """Stop what acts (the controllers and the plane's kube-controller-manager); the API servers, etcd and the
+        webhook stay up, idle."""
+        for component in CONTROLLERS:
+            self.plane.stop_component(PLANE, component)
+
+    def start_controllers(self, timeout: float = 120.0, *, clusters: bool = True) -> None:
+        """Start the controllers that are not running (fresh processes) and wait until they are healthy (and, with
+        `clusters`, every member's Cluster is Ready)."""
+        for component in CONTROLLERS:
+            if self.plane.pid(PLANE, component) is None:
+                self._spawn(component)
         for component, port in (("karmada-controller-manager", self.ports.controller_manager_health),
                                 ("karmada-scheduler", self.ports.scheduler_health)):
-            self._spawn(component)
             url = f"http://127.0.0.1:{port}/healthz"
             self._wait_process(component, f"{component} healthy", functools.partial(_http_ok, url), timeout)
-        say("karmada-controller-manager and karmada-scheduler running")
+        if clusters:
+            self.wait_clusters_ready([m.name for m in self.members()], timeout)
 
     # ---- join ----------------------------------------------------------------------------------
     def join(self, m: Member, timeout: float = 60.0) -> None:

@@ -361,3 +361,29 @@ def test_down_stops_every_component_before_the_api_server(tmp_path: Path) -> Non
     # controllers before the servers they watch through
     assert kp.STOP_ORDER.index("karmada-controller-manager") < kp.STOP_ORDER.index("karmada-aggregated-apiserver")
     assert kp.STOP_ORDER[-1] == "karmada-aggregated-apiserver"
+
+
+def test_failover_is_configured_as_hybridfed_does_it_and_can_be_left_at_karmadas_defaults() -> None:
+    on, off = kp.Tuning(cluster_status_update_frequency="2s"), kp.Tuning(failover=False)
+    flags = on.controller_manager_flags()
+    for flag in ("--cluster-status-update-frequency=2s", "--cluster-failure-threshold=0s",
+                 "--feature-gates=Failover=true", "--enable-no-execute-taint-eviction=true",
+                 "--resource-eviction-rate=1000"):
+        assert flag in flags
+    assert "--allow-no-execute-taint-policy=true" in on.webhook_flags()
+    assert not any("failure-threshold" in f or "feature-gates" in f for f in off.controller_manager_flags())
+    assert "--allow-no-execute-taint-policy=true" not in off.webhook_flags()
+    # flags karmada-controller-manager v1.18 does not know (it exits on them) are never passed
+    assert not any(f.startswith(("--cluster-lease", "--failover-eviction-timeout")) for f in flags)
+
+
+def test_not_ready_clusters_are_tainted_no_execute_and_tolerated_for_the_toleration_only() -> None:
+    policy = kp.cluster_taint_policy(["idc-bj", "tke-gz"])
+    assert kp.api_path(policy) == "/apis/policy.karmada.io/v1alpha1/clustertaintpolicies"
+    spec = policy["spec"]
+    assert spec["taints"] == [{"key": kp.NOT_READY_TAINT, "effect": "NoExecute"}]
+    assert spec["addOnConditions"][0]["statusValues"] == ["False", "Unknown"]  # strings, not YAML booleans
+    assert spec["removeOnConditions"][0]["statusValues"] == ["True"]
+    assert spec["targetClusters"] == {"clusterNames": ["idc-bj", "tke-gz"]}
+    assert kp.failover_tolerations(5) == [{"key": kp.NOT_READY_TAINT, "operator": "Exists", "effect": "NoExecute",
+                                           "tolerationSeconds": 5}]
