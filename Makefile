@@ -61,6 +61,15 @@ bench: tools venv
 	$(BIN)/python -m bench.failover $(BENCH_ARGS)
 	$(BIN)/python -m bench.hub_writes $(BENCH_ARGS)
 
+# hybridfed and Karmada v1.18.2 side by side on one fleet (bench/vs_karmada.py, docs/performance.md "Side by side
+# with Karmada"). Builds Karmada from Go modules first when bin/karmada is missing or stale (~17 min cold), which
+# is why it is not part of `make test` or `make bench`. ~45 min; `make bench-karmada SMOKE=1`: 20 objects, storms.
+.PHONY: bench-karmada
+bench-karmada: tools venv
+	$(BIN)/pip install -q -r bench/requirements.txt
+	$(BIN)/python hack/build_karmada.py
+	$(BIN)/python -m bench.vs_karmada $(BENCH_ARGS)
+
 # Chaos (bench/chaos.py, docs/performance.md "Chaos"): faults injected while a mixed load runs, then every
 # invariant checked against the members; its own fleet (.hybridfed/bench-chaos, ports 26400+). At least 30 min
 # and 200 faults; `make chaos SMOKE=1`: 3 min, 10 faults. Exits non-zero when an invariant is broken.

@@ -217,6 +217,10 @@ class System(abc.ABC):
         """Block until the system sees every member Ready again."""
 
     @abc.abstractmethod
+    async def member_ready(self, name: str) -> bool:
+        """Whether the system's own record of member `name` says Ready now."""
+
+    @abc.abstractmethod
     def parts(self) -> dict[str, dict[str, int]]:
         """{"controllers": {component: pid}, "api": {...}} of this system (members are added by the meter)."""
 
@@ -245,6 +249,10 @@ class Hybridfed(System):
 
     def wait_members_ready(self) -> None:
         bootstrap.wait_members_ready(self.bench.fleet, self.members, timeout=180)
+
+    async def member_ready(self, name: str) -> bool:
+        obj = await self.client.request("GET", f"/apis/{kinds.API_VERSION}/{kinds.MEMBER_CLUSTER.plural}/{name}")
+        return common.condition_true(obj, "Ready")
 
     def parts(self) -> dict[str, dict[str, int]]:
         fleet = self.bench.fleet
@@ -294,6 +302,10 @@ class Karmada(System):
 
     def wait_members_ready(self) -> None:
         self.plane.wait_clusters_ready(self.members, timeout=180)
+
+    async def member_ready(self, name: str) -> bool:
+        obj = await self.client.request("GET", f"/apis/cluster.karmada.io/v1alpha1/clusters/{name}")
+        return common.condition_true(obj, "Ready")
 
     def parts(self) -> dict[str, dict[str, int]]:
         pids = self.plane.pids()
@@ -517,9 +529,9 @@ async def storm_round(ctx: Ctx, system: System, r: int, count: int) -> dict[str,
 
 
 async def storms(ctx: Ctx) -> dict[str, Any]:
-    rounds: dict[str, list[dict[str, dict[str, Any]]]] = {s: [] for s in SYSTEMS}
+    rounds: dict[str, list[dict[str, dict[str, Any]]]] = {s: [] for s in ctx.args.systems}
     for r in range(ctx.args.repeats):
-        for name in (SYSTEMS if r % 2 == 0 else SYSTEMS[::-1]):
+        for name in (ctx.args.systems if r % 2 == 0 else ctx.args.systems[::-1]):
             system = await ctx.use(name)
             rounds[name].append(await storm_round(ctx, system, r, ctx.args.objects))
     out: dict[str, Any] = {"rounds": rounds}
@@ -532,7 +544,7 @@ async def storms(ctx: Ctx) -> dict[str, Any]:
 
 async def each_system(ctx: Ctx, one: Callable[[Ctx, System], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
     """Run a scenario against each system in turn (only its controllers running)."""
-    return {name: await one(ctx, await ctx.use(name)) for name in SYSTEMS}
+    return {name: await one(ctx, await ctx.use(name)) for name in ctx.args.systems}
 
 
 async def deployments(ctx: Ctx, system: System) -> dict[str, Any]:
@@ -622,6 +634,8 @@ async def failover_run(ctx: Ctx, system: System, ns: str, i: int, work: Workload
     try:
         while time.monotonic() - stopped < ctx.args.failover_timeout:
             copies = await member_copies(ctx, survivors, path)
+            if "detected_s" not in result and not await system.member_ready(victim):
+                result["detected_s"] = round(time.monotonic() - stopped, 3)
             if "replaced_s" not in result and sum(division(copies).values()) >= desired:
                 result["replaced_s"] = round(time.monotonic() - stopped, 3)
             if ready_total(copies) >= desired:
@@ -631,7 +645,8 @@ async def failover_run(ctx: Ctx, system: System, ns: str, i: int, work: Workload
         else:
             ctx.failures.append(f"{system.name} failover {i}: replicas not ready elsewhere within "
                                 f"{ctx.args.failover_timeout:.0f} s")
-        say(f"{system.name} failover {i}: re-placed {common.fmt(result.get('replaced_s'))} s, ready elsewhere "
+        say(f"{system.name} failover {i}: NotReady {common.fmt(result.get('detected_s'))} s, re-placed "
+            f"{common.fmt(result.get('replaced_s'))} s, ready elsewhere "
             f"{common.fmt(result.get('ready_elsewhere_s'))} s")
     finally:
         await stopping
@@ -666,8 +681,8 @@ async def failover_scenario(ctx: Ctx, system: System) -> dict[str, Any]:
     work = Workload("Deployment", weights_of(ctx.members), failover=True)
     await system.prepare(ns, work)
     runs = [await failover_run(ctx, system, ns, i + 1, work) for i in range(ctx.args.failover_runs)]
-    return {"runs": runs, "ready_elsewhere_s_median": median_of(runs, "ready_elsewhere_s"),
-            "replaced_s_median": median_of(runs, "replaced_s")}
+    return {"runs": runs, **{f"{key}_median": median_of(runs, key)
+                             for key in ("detected_s", "replaced_s", "ready_elsewhere_s")}}
 
 
 async def memory(ctx: Ctx, system: System) -> dict[str, Any]:
@@ -704,45 +719,46 @@ PER_SYSTEM: dict[str, Callable[[Ctx, System], Awaitable[dict[str, Any]]]] = {
 
 # ==== the table ==================================================================================
 
+def dig(figures: Mapping[str, Any], *path: str) -> Any:
+    """figures[path[0]][path[1]]..., or None where a step is missing (a scenario or system not run)."""
+    value: Any = figures
+    for key in path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value
+
+
+#: (scenario, figure, path into a system's figures of that scenario, higher is better)
+TABLE: tuple[tuple[str, str, str, tuple[str, ...], bool], ...] = (
+    *((f"{step} storm", figure, "storms", (step, key), higher)
+      for step in ("create", "update", "delete")
+      for figure, key, higher in (("objects/s", "objects_per_s", True), ("p50 s", "p50_s", False),
+                                  ("p99 s", "p99_s", False),
+                                  ("controllers CPU-s / 1000", "controllers_cpu_s_per_1000_objects", False),
+                                  ("API server+etcd CPU-s / 1000", "api_cpu_s_per_1000_objects", False),
+                                  ("members CPU-s / 1000", "members_cpu_s_per_1000_objects", False))),
+    ("deployments 2:1:1", "s until all Available", "deployments", ("seconds",), False),
+    ("deployments 2:1:1", "p99 s", "deployments", ("p99_s",), False),
+    ("trickle", "p50 s", "trickle", ("p50_s",), False),
+    ("trickle", "p99 s", "trickle", ("p99_s",), False),
+    ("failover", "ready elsewhere s (median)", "failover", ("ready_elsewhere_s_median",), False),
+    ("failover", "re-placed s (median)", "failover", ("replaced_s_median",), False),
+    ("failover", "member NotReady s (median)", "failover", ("detected_s_median",), False),
+    ("memory", "controllers peak RSS MiB", "memory", ("peak_rss_mib_total",), False),
+    ("memory", "create objects/s", "memory", ("create", "objects_per_s"), True),
+    ("memory", "delete objects/s", "memory", ("delete", "objects_per_s"), True),
+    ("memory", "controllers CPU-s / 1000", "memory", ("create", "controllers_cpu_s_per_1000_objects"), False),
+)
+
+
 def table_rows(figures: Mapping[str, Any]) -> list[list[Any]]:
-    """Scenario, figure, hybridfed, Karmada, Karmada/hybridfed (how many times better hybridfed is: for
-    throughput hybridfed/Karmada)."""
+    """Scenario, figure, hybridfed, Karmada, and how many times better hybridfed is (Karmada / hybridfed, or
+    for throughput hybridfed / Karmada), for every scenario that ran."""
     rows: list[list[Any]] = []
-
-    def row(scenario: str, figure: str, h: Any, k: Any, higher_is_better: bool = False) -> None:
-        better = common.ratio(h, k) if higher_is_better else common.ratio(k, h)
-        rows.append([scenario, figure, h, k, better])
-
-    st = figures.get("storms")
-    if st:
-        for step in ("create", "update", "delete"):
-            h, k = st["hybridfed"][step], st["karmada"][step]
-            row(f"{step} storm", "objects/s", h["objects_per_s"], k["objects_per_s"], True)
-            row(f"{step} storm", "p50 s", h["p50_s"], k["p50_s"])
-            row(f"{step} storm", "p99 s", h["p99_s"], k["p99_s"])
-            for part in ("controllers", "api", "members"):
-                row(f"{step} storm", f"{part} CPU-s / 1000", h[f"{part}_cpu_s_per_1000_objects"],
-                    k[f"{part}_cpu_s_per_1000_objects"])
-    d = figures.get("deployments")
-    if d:
-        row("deployments 2:1:1", "s until all Available", d["hybridfed"]["seconds"], d["karmada"]["seconds"])
-        row("deployments 2:1:1", "p99 s", d["hybridfed"]["p99_s"], d["karmada"]["p99_s"])
-    t = figures.get("trickle")
-    if t:
-        row("trickle", "p50 s", t["hybridfed"]["p50_s"], t["karmada"]["p50_s"])
-        row("trickle", "p99 s", t["hybridfed"]["p99_s"], t["karmada"]["p99_s"])
-    f = figures.get("failover")
-    if f:
-        row("failover", "ready elsewhere s (median)", f["hybridfed"]["ready_elsewhere_s_median"],
-            f["karmada"]["ready_elsewhere_s_median"])
-    m = figures.get("memory")
-    if m:
-        row("memory", "controllers peak RSS MiB", m["hybridfed"]["peak_rss_mib_total"],
-            m["karmada"]["peak_rss_mib_total"])
-        row("memory", "create objects/s", m["hybridfed"]["create"]["objects_per_s"],
-            m["karmada"]["create"]["objects_per_s"], True)
-        row("memory", "controllers CPU-s / 1000", m["hybridfed"]["create"]["controllers_cpu_s_per_1000_objects"],
-            m["karmada"]["create"]["controllers_cpu_s_per_1000_objects"])
+    for scenario, figure, key, path, higher in TABLE:
+        if key not in figures:
+            continue
+        h, k = dig(figures[key], "hybridfed", *path), dig(figures[key], "karmada", *path)
+        rows.append([scenario, figure, h, k, common.ratio(h, k) if higher else common.ratio(k, h)])
     return rows
 
 
@@ -750,6 +766,24 @@ HEADERS = ["scenario", "figure", "hybridfed", "Karmada", "hybridfed better by (x
 
 
 # ==== main =======================================================================================
+
+async def run_systems(args: argparse.Namespace, bench: common.BenchFleet, plane: kp.KarmadaPlane,
+                      failures: list[str]) -> dict[str, Any]:
+    hub = common.admin_client(bench.fleet, "hub", max_connections=64)
+    systems: dict[str, System] = {"hybridfed": Hybridfed(bench, hub, args)}
+    if "karmada" in args.systems:
+        plane_client = KubeClient(kp.PLANE, credentials_from_kubeconfig(plane.kubeconfig.read_text()),
+                                  qps=5000.0, burst=10000, max_connections=64, timeout=60.0)
+        systems["karmada"] = Karmada(bench, plane_client, args, plane)
+        await asyncio.to_thread(plane.stop_controllers)  # started by `up`: one system at a time
+    ctx = Ctx(args, bench, systems, time.strftime("%H%M%S"), "x" * args.payload_bytes,
+              active="hybridfed")  # BenchFleet started the operator
+    try:
+        return await run(ctx)
+    finally:
+        failures.extend(ctx.failures)
+        await asyncio.gather(*(s.client.close() for s in systems.values()))
+
 
 async def run(ctx: Ctx) -> dict[str, Any]:
     figures: dict[str, Any] = {}
@@ -766,6 +800,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.set_defaults(probe_interval=2.0)
     parser.add_argument("--scenarios", default=None,
                         help=f"comma-separated, of {','.join(SCENARIOS)} (default all; smoke: storms)")
+    parser.add_argument("--systems", default=",".join(SYSTEMS),
+                        help="comma-separated, of hybridfed,karmada (default both: the comparison)")
     parser.add_argument("--objects", type=int, default=None, help="ConfigMaps per storm (default 1000; smoke 20)")
     parser.add_argument("--repeats", type=int, default=None, help="storm rounds per system (default 3; smoke 1)")
     parser.add_argument("--create-concurrency", type=int, default=32, help="writes in flight (default 32)")
@@ -787,38 +823,23 @@ def main(argv: list[str] | None = None) -> int:
     args.objects = args.objects if args.objects is not None else (20 if smoke else 1000)
     args.repeats = args.repeats if args.repeats is not None else (1 if smoke else 3)
     args.scenarios = (args.scenarios or ("storms" if smoke else ",".join(SCENARIOS))).split(",")
-    unknown = [s for s in args.scenarios if s not in SCENARIOS]
-    if unknown:
-        parser.error(f"--scenarios: unknown {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
+    args.systems = args.systems.split(",")
+    for option, given, known in (("--scenarios", args.scenarios, SCENARIOS), ("--systems", args.systems, SYSTEMS)):
+        unknown = [s for s in given if s not in known]
+        if unknown:
+            parser.error(f"{option}: unknown {', '.join(unknown)}; known: {', '.join(known)}")
 
     machine, started = common.machine_info(), common.utc_now()
     tuning = kp.Tuning(cluster_status_update_frequency=f"{args.probe_interval:g}s")
     failures: list[str] = []
-    with common.BenchFleet(common.member_specs(3), args) as bench:
-        plane = kp.KarmadaPlane(state_dir=Path(args.karmada_state_dir),
-                                fleet_state_dir=args.state_dir, base_port=args.karmada_base_port, tuning=tuning)
-        plane.up()
-        try:
-            async def go() -> dict[str, Any]:
-                hub = common.admin_client(bench.fleet, "hub", max_connections=64)
-                plane_client = KubeClient("karmada-apiserver",
-                                          credentials_from_kubeconfig(plane.kubeconfig.read_text()),
-                                          qps=5000.0, burst=10000, max_connections=64, timeout=60.0)
-                systems: dict[str, System] = {"hybridfed": Hybridfed(bench, hub, args),
-                                              "karmada": Karmada(bench, plane_client, args, plane)}
-                ctx = Ctx(args, bench, systems, time.strftime("%H%M%S"), "x" * args.payload_bytes,
-                          active="hybridfed")  # BenchFleet started the operator; Karmada's run too: stop them
-                try:
-                    await asyncio.to_thread(plane.stop_controllers)
-                    return await run(ctx)
-                finally:
-                    failures.extend(ctx.failures)
-                    await asyncio.gather(hub.close(), plane_client.close())
-
-            figures = asyncio.run(go())
-        finally:
+    plane = kp.KarmadaPlane(state_dir=Path(args.karmada_state_dir), fleet_state_dir=args.state_dir,
+                            base_port=args.karmada_base_port, tuning=tuning)
+    with common.BenchFleet(common.member_specs(3), args) as bench, contextlib.ExitStack() as stack:
+        if "karmada" in args.systems:
+            plane.up()
             if not args.keep:
-                plane.down()
+                stack.callback(plane.down)
+        figures = asyncio.run(run_systems(args, bench, plane, failures))
     figures["versions"] = {"karmada": kp.karmada_version(), "kubernetes_members": "v1.34.4"}
     figures["karmada_flags"] = {c: argv[1:] for c, argv in kp.component_commands(
         plane.bin_dir, plane.plane.bin_dir, plane.paths, plane.ports, tuning).items()}

@@ -154,3 +154,24 @@ async def test_an_object_whose_owner_the_hub_no_longer_has_is_removed_and_a_know
         ctl._suspects.add(okey)
     await ctl._sweep_orphans()
     assert deleted == [("tke-gz", "v1", "ConfigMap", "ns", "gone")]
+
+
+def test_replicas_may_move_the_moment_a_toleration_ends_not_a_second_later() -> None:
+    from hybridfed.members.registry import MemberRegistry
+
+    now = [100.0]
+    registry = MemberRegistry(host=None, cache=LiveCache(), clock=lambda: now[0])  # type: ignore[arg-type]
+
+    def member(name: str, ready: str) -> dict[str, Any]:
+        return {"metadata": {"name": name}, "spec": {"driver": "idc"},
+                "status": {"conditions": [{"type": "Ready", "status": ready}]}}
+
+    registry.upsert(member("idc-bj", "True"))
+    assert registry.toleration_ends_in(lambda _m: 5.0) is None  # nobody NotReady: no timer
+    registry.upsert(member("tke-gz", "False"))  # NotReady seen at 100.0
+    now[0] = 101.5
+    assert registry.toleration_ends_in(lambda _m: 5.0) == pytest.approx(3.5)
+    assert {f.name: f.ready for f in registry.facts(lambda _m: 5.0)}["tke-gz"] is True  # still tolerated
+    now[0] = 105.0
+    assert registry.toleration_ends_in(lambda _m: 5.0) is None  # ran out: nothing left to wait for
+    assert {f.name: f.ready for f in registry.facts(lambda _m: 5.0)}["tke-gz"] is False

@@ -74,6 +74,8 @@ FINALIZER = "hybridfed.io/cleanup"
 CAPACITY_STRATEGIES = ("Capacity", "Cost")
 ORPHAN_SWEEP_SECONDS = 5.0  # first look at suspected orphans: kopf has delivered the owners it knows by then
 POLICY_SECONDS = 30.0  # how long a hub namespace's policy labels are trusted before they are read again
+#: Reconciled this long after a toleration runs out (timers may fire a millisecond early: then it looks again).
+TOLERATION_MARGIN_S = 0.05
 RETRY_SECONDS = 5.0  # the safety-net requeue while interim replicas settle; failures back off per key (queue.py)
 Key = tuple[str, str, str]  # (federated kind, namespace, name)
 SecretAccess = Callable[[str], dict[str, Any]]
@@ -195,7 +197,8 @@ class FederationController:
         once each object's toleration of that member has run out, when its replicas may move."""
         for key, body in self.bodies.items():
             if not_ready is not None:
-                self.queue.add_after(key, cluster_driver.toleration_seconds(not_ready, requested_toleration(body)) + 1)
+                self.queue.add_after(key, cluster_driver.toleration_seconds(not_ready, requested_toleration(body))
+                                     + TOLERATION_MARGIN_S)
             else:
                 self.queue.add(key)
 
@@ -297,7 +300,13 @@ class FederationController:
             except ValueError:
                 return None  # an unknown driver is reported per cluster by translation
 
-        facts = self.registry.facts(lambda m: cluster_driver.toleration_seconds(m, requested), price)
+        def toleration(member: Mapping[str, Any]) -> float:
+            return cluster_driver.toleration_seconds(member, requested)
+
+        facts = self.registry.facts(toleration, price)
+        ends_in = self.registry.toleration_ends_in(toleration)
+        if ends_in is not None:  # look again the moment a NotReady member's replicas may move
+            self.queue.add_after(key, ends_in + TOLERATION_MARGIN_S)
         if spec.placement.replicas.strategy not in CAPACITY_STRATEGIES:
             return {f.name: f for f in facts}  # only these read `available`; skip the fleet-wide sum
         reserved = self._reserved(exclude=key_of(body))

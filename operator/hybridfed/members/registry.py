@@ -193,6 +193,15 @@ class MemberRegistry:
             out.append(facts)
         return out
 
+    def toleration_ends_in(self, toleration_for: Callable[[Mapping[str, Any]], float]) -> float | None:
+        """Seconds until the first NotReady member's toleration runs out (when `facts` stops counting it as
+        ready and its replicas may move), or None when no member is within its toleration."""
+        now = self.clock()
+        left = [m.not_ready_since + toleration_for(m.body) - now for m in self.members.values()
+                if m.not_ready_since is not None and not m.leaving]
+        pending = [s for s in left if s > 0]
+        return min(pending) if pending else None
+
     # ---- clients -----------------------------------------------------------------------------
     async def client(self, name: str) -> KubeClient:
         """The member's pooled client; (re)connects when its endpoint or secret changed."""
