@@ -78,6 +78,7 @@ CHAOS_BASE_PORT = 26400
 NAMESPACE = "chaos"
 REPLICAS = ("hybridfed-operator-a", "hybridfed-operator-b")
 LEASE_SECONDS = 6.0
+UNJOIN_TIMEOUT = 300.0  # seconds from `kubectl delete membercluster` until the hub says 404
 LEADER_TIMINGS = ("--lease-duration", "6", "--renew-deadline", "4", "--retry-period", "1")
 LEASE_NAMESPACE = "hybridfed-system"
 LEASE_NAME = "hybridfed-operator"
@@ -972,17 +973,28 @@ class Injector:
     async def unjoin_rejoin(self, fault: Fault) -> str:
         name = fault.target
         started = time.monotonic()
-        deleted = await asyncio.to_thread(self._kubectl_hub, "delete", "membercluster", name, "--timeout=180s")
-        if not deleted:
-            gone = await asyncio.to_thread(self._kubectl_hub, "wait", "--for=delete", f"membercluster/{name}",
-                                           "--timeout=120s")
-            if not gone:
-                self.findings.append(f"unjoin of {name}: the MemberCluster was not released within 300s")
-                raise RuntimeError(f"MemberCluster {name} not released within 300s; not rejoined")
+        # Not `kubectl delete --timeout`: across a hub restart it runs to its timeout, however early the
+        # release. The release is when the hub answers 404, read every second.
+        if not await asyncio.to_thread(self._kubectl_hub, "delete", "membercluster", name, "--wait=false"):
+            raise RuntimeError(f"kubectl delete membercluster {name} failed")
+        while not await self._gone(f"/apis/{kinds.API_VERSION}/{kinds.MEMBER_CLUSTER.plural}/{name}"):
+            if time.monotonic() - started > UNJOIN_TIMEOUT:
+                self.findings.append(f"unjoin of {name}: the MemberCluster was not released within "
+                                     f"{UNJOIN_TIMEOUT:.0f}s")
+                raise RuntimeError(f"MemberCluster {name} not released within {UNJOIN_TIMEOUT:.0f}s; not rejoined")
+            await asyncio.sleep(1.0)
         unjoined = time.monotonic() - started
         await asyncio.sleep(fault.hold)
         await self.join(name)
         return f"released in {unjoined:.1f}s, rejoined after {fault.hold:.1f}s"
+
+    async def _gone(self, path: str) -> bool:
+        """The hub says 404 for `path` (an unanswered request, e.g. while it restarts, is not an answer)."""
+        try:
+            await self.hub.request("GET", path)
+        except ApiError as exc:
+            return exc.not_found
+        return False
 
     async def join(self, name: str, attempts: int = 6) -> None:
         """`hybridfed join` again (retried while the hub is away, e.g. restarting), then wait for Ready."""

@@ -225,18 +225,24 @@ class FederationController:
                 owner = _key_of_owner(owner_of(self.cache.get(okey)) or "")
                 if owner is None or owner in self.bodies:
                     continue
-                try:
-                    await self.host.request("GET", self._hub_path(*owner))
+                exists = await self._on_hub(owner)
+                if exists is None:
+                    self._suspects.add(okey)  # the hub did not say: ask again later
+                if exists is not False:
                     continue  # it exists: its own events will reconcile it
-                except ApiError as exc:
-                    if not exc.not_found:
-                        self._suspects.add(okey)  # the hub did not say: ask again later
-                        continue
                 log.warning("removing %s %s/%s on %s: its owner %s/%s/%s no longer exists on the hub",
                             okey[2], okey[3], okey[4], okey[0], *owner)
                 if not await self._delete_object(okey):
                     self._suspects.add(okey)
             delay = min(delay * 2, 300.0)
+
+    async def _on_hub(self, owner: Key) -> bool | None:
+        """Whether a federated object exists on the hub: None when the hub did not answer."""
+        try:
+            await self.host.request("GET", self._hub_path(*owner))
+            return True
+        except ApiError as exc:
+            return False if exc.not_found else None
 
     # ---- workers ---------------------------------------------------------------------------
     def start(self, hub: str = "") -> None:
@@ -529,7 +535,22 @@ class FederationController:
         for api_version, kind, namespace in sorted(self._target_kinds()):
             await self._watch_quietly(cluster, api_version, kind, namespace)
         owners = {owner_reference(body) for body in self.bodies.values()}
-        return sum(1 for _, obj in self.cache.on_cluster(cluster) if owner_of(obj) in owners)
+        placed, unknown = 0, []
+        for okey, obj in self.cache.on_cluster(cluster):
+            owner = owner_of(obj)
+            if owner in owners:
+                placed += 1
+            elif owner:
+                unknown.append((okey, owner))
+        # An owner this process has not been told of yet (kopf delivers them one by one after a start) still
+        # counts, unless the hub says it is gone: then the copy is an orphan, removed by the sweep.
+        for okey, owner in unknown:
+            key = _key_of_owner(owner)
+            exists = await self._on_hub(key) if key is not None else False
+            if exists is False:
+                self._suspect_orphan(okey)
+            placed += 1
+        return placed
 
     def _nothing_selected(self, namespace: str, names: Sequence[str], decision: Decision,
                           usable: frozenset[str]) -> str:
@@ -692,12 +713,13 @@ class FederationController:
             target = kinds.target_gvk(key[0], (body.get("spec") or {}).get("template") or {})
         except ValueError:  # a template that never named a kind placed nothing
             target = None
-        if target is not None and not await self._watch_before_delete(key, body, target):
-            return True
+        # A member that cannot be listed keeps the finalizer (it may hold a copy nobody knows of yet), but never
+        # holds up removing the copies known on the others (an unjoin waits on those).
+        listed = target is None or await self._watch_before_delete(key, body, target)
         # Orphaned objects are released to the member (our marks removed), so nothing of ours claims them later.
         act = self._release_object if orphan else self._delete_object
         results = [await act(okey) for okey, _ in self.cache.owned_by(owner_reference(body))]
-        if not all(results):
+        if not listed or not all(results):
             return True
         await self._set_finalizer(body, add=False)
         return False

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +32,8 @@ HEARTBEAT_SECONDS = 60.0
 AGENT_LEASE_SECONDS = 40
 #: On a MemberCluster: removed (unjoin) only once what was placed there is gone, or kept by orphan.
 FINALIZER = "hybridfed.io/cleanup"
+#: Unjoin looks again this often at most (a leader may hold the lease only seconds while the hub restarts).
+RELEASE_POLL_MAX_S = 2.0
 
 
 def probe_failure(exc: Exception) -> tuple[str, str]:
@@ -60,7 +63,7 @@ class MembershipController:
         self._last_write: dict[str, float] = {}
         self._leases: dict[str, tuple[str, float]] = {}  # Pull member -> (Lease resourceVersion, seen changing at)
         self._leaving: dict[str, asyncio.Task[None]] = {}
-        self._pending: set[asyncio.Task[None]] = set()  # finalizer patches in flight (kept from the GC)
+        self._pending: set[asyncio.Task[Any]] = set()  # finalizer patches in flight (kept from the GC)
         self.active = False  # only the leader probes, writes member status and releases leaving members
 
     async def load(self) -> None:
@@ -100,9 +103,9 @@ class MembershipController:
                 self._leaving[member.name] = asyncio.create_task(self._release(member.name),
                                                                  name=f"unjoin {member.name}")
         elif FINALIZER not in (member.body["metadata"].get("finalizers") or ()):
-            task = asyncio.create_task(self._set_finalizer(member.body, add=True), name=f"finalizer {member.name}")
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+            adding = asyncio.create_task(self._set_finalizer(member.body, add=True), name=f"finalizer {member.name}")
+            self._pending.add(adding)
+            adding.add_done_callback(self._pending.discard)
 
     async def _release(self, name: str) -> None:
         """Unjoin: wait until what hybridfed placed on the member is gone (the federated objects scale it
@@ -118,14 +121,39 @@ class MembershipController:
                     log.warning("member %s is unreachable: %d objects placed there are left behind", name, left)
                 break
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
+            delay = min(delay * 2, RELEASE_POLL_MAX_S)
         body = member.body if member is not None else None
-        await self.registry.remove(name)
-        if body is not None:
-            await self._set_finalizer(body, add=False)
+        await self.registry.remove(name)  # first: a MemberCluster of that name joined again is a new member
+        if body is not None and await self._remove_finalizer_for_good(body):
+            log.info("released MemberCluster %s", name)
         self.federation.requeue_all()
 
-    async def _set_finalizer(self, body: dict[str, Any], *, add: bool) -> None:
+    async def _remove_finalizer_for_good(self, body: Mapping[str, Any]) -> bool:
+        """Remove our finalizer from this MemberCluster (the one with this uid), retrying while the hub is away
+        or the object changes meanwhile (nothing else would: no event may come). False when it is gone or
+        another replica leads now."""
+        name, uid = body["metadata"]["name"], body["metadata"].get("uid")
+        path = f"/apis/{kinds.API_VERSION}/{kinds.MEMBER_CLUSTER.plural}/{name}"
+        delay = 0.5
+        while self.active:
+            try:
+                current = await self.host.request("GET", path)
+            except ApiError as exc:
+                if exc.not_found:
+                    return False
+                current = None
+            if current is not None:
+                if current["metadata"].get("uid") != uid or FINALIZER not in (
+                        current["metadata"].get("finalizers") or ()):
+                    return False  # gone and joined again, or released already
+                if await self._set_finalizer(current, add=False):
+                    return True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RELEASE_POLL_MAX_S)
+        return False
+
+    async def _set_finalizer(self, body: Mapping[str, Any], *, add: bool) -> bool:
+        """Add or remove our finalizer (guarded by the resourceVersion read); whether the patch went through."""
         finalizers = [f for f in body["metadata"].get("finalizers") or () if f != FINALIZER]
         if add:
             finalizers.append(FINALIZER)
@@ -133,10 +161,12 @@ class MembershipController:
         patch = {"metadata": {"finalizers": finalizers, "resourceVersion": body["metadata"]["resourceVersion"]}}
         try:
             await self.host.merge_patch(path, patch)
+            return True
         except ApiError as exc:
             if not (exc.not_found or exc.conflict):  # gone, or changed meanwhile: its next event decides again
                 log.warning("cannot %s the finalizer of MemberCluster %s: %s", "add" if add else "remove",
                             body["metadata"]["name"], exc.message)
+            return False
 
     def _ensure_probe(self, member: Member) -> None:
         if self.active and (member.probe_task is None or member.probe_task.done()):

@@ -1,0 +1,140 @@
+"""Unjoin under faults (found by the chaos run): what blocks releasing a member, and what must never be lost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hybridfed.api.errors import ApiError
+from hybridfed.controllers import federation as federation_mod
+from hybridfed.controllers import membership as membership_mod
+from hybridfed.members.registry import MemberRegistry
+from hybridfed.members.watch import LiveCache
+
+OWNER_ANNOTATION = "hybridfed.io/owner"
+
+
+def placed(owner: str) -> dict[str, Any]:
+    return {"metadata": {"annotations": {OWNER_ANNOTATION: owner},
+                         "labels": {"app.kubernetes.io/managed-by": "hybridfed"}}}
+
+
+class Hub:
+    """Answers GETs of federated objects from `existing` (404 otherwise); records patches."""
+
+    def __init__(self, existing: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        self.existing = existing
+        self.patches: list[tuple[str, Any]] = []
+
+    async def request(self, method: str, path: str, **_: Any) -> Any:
+        if any(path.endswith(name) for name in self.existing):
+            return {}
+        raise ApiError(404, "NotFound", "gone")
+
+
+def controller(hub: Any) -> federation_mod.FederationController:
+    registry = MemberRegistry(host=None, cache=LiveCache())  # type: ignore[arg-type]
+    return federation_mod.FederationController(hub, registry)
+
+
+async def test_deleting_removes_the_copies_it_knows_even_while_another_member_cannot_be_listed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    ctl = controller(Hub())
+    body = {"kind": "FederatedConfigMap", "metadata": {"name": "web", "namespace": "ns",
+                                                       "finalizers": [federation_mod.FINALIZER]},
+            "spec": {"template": {"data": {"a": "1"}}}}
+    for cluster in ("idc-bj", "eks-sg"):
+        ctl.cache.put((cluster, "v1", "ConfigMap", "ns", "web"), placed("ns/FederatedConfigMap/web"))
+    deleted: list[Any] = []
+    released: list[Any] = []
+
+    async def cannot_list(*_: Any) -> bool:
+        return False  # tke-gz is down: it may hold a copy nobody knows of
+
+    async def delete(okey: Any) -> bool:
+        deleted.append(okey)
+        return True
+
+    async def set_finalizer(_body: Any, *, add: bool) -> None:
+        released.append(add)
+
+    monkeypatch.setattr(ctl, "_watch_before_delete", cannot_list)
+    monkeypatch.setattr(ctl, "_delete_object", delete)
+    monkeypatch.setattr(ctl, "_set_finalizer", set_finalizer)
+    retry = await ctl._delete(("FederatedConfigMap", "ns", "web"), body)
+    assert sorted(k[0] for k in deleted) == ["eks-sg", "idc-bj"]  # an unjoin of idc-bj no longer waits on tke-gz
+    assert retry is True and released == []  # the finalizer stays until every member was listed
+
+
+async def test_an_owner_not_delivered_yet_keeps_the_member_from_being_released(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    ctl = controller(Hub(existing={"/federatedconfigmaps/late"}))
+    suspects: list[Any] = []
+    monkeypatch.setattr(ctl, "_suspect_orphan", suspects.append)
+    monkeypatch.setattr(ctl, "_target_kinds", lambda: set())
+    ctl.cache.put(("idc-bj", "v1", "ConfigMap", "ns", "late"), placed("ns/FederatedConfigMap/late"))
+    ctl.cache.put(("idc-bj", "v1", "ConfigMap", "ns", "gone"), placed("ns/FederatedConfigMap/gone"))
+    ctl.cache.put(("eks-sg", "v1", "ConfigMap", "ns", "late"), placed("ns/FederatedConfigMap/late"))
+    # this process knows neither owner yet (a new leader): both copies still count, and the one whose owner the
+    # hub says is gone is handed to the orphan sweep, so the unjoin neither leaks nor waits forever
+    assert await ctl.placed_on("idc-bj") == 2
+    assert suspects == [("idc-bj", "v1", "ConfigMap", "ns", "gone")]
+
+
+class FinalizerHub:
+    """A hub whose MemberCluster patch fails once (hub away), then conflicts once, then goes through."""
+
+    def __init__(self, answers: list[str]) -> None:
+        self.answers = answers
+        self.uid = "u1"
+        self.gets = 0
+        self.patched: list[Any] = []
+
+    async def request(self, method: str, path: str, **_: Any) -> Any:
+        self.gets += 1
+        return {"metadata": {"name": "tke-gz", "uid": self.uid, "resourceVersion": str(self.gets),
+                             "finalizers": [membership_mod.FINALIZER]}}
+
+    async def merge_patch(self, path: str, patch: Any) -> Any:
+        answer = self.answers.pop(0)
+        if answer == "unavailable":
+            raise ApiError(503, "ServiceUnavailable", "the hub is restarting")
+        if answer == "conflict":
+            raise ApiError(409, "Conflict", "the object has been modified")
+        self.patched.append(patch)
+        return {}
+
+
+def membership(hub: Any, monkeypatch: pytest.MonkeyPatch) -> membership_mod.MembershipController:
+    monkeypatch.setattr(membership_mod, "RELEASE_POLL_MAX_S", 0.0)
+    registry = MemberRegistry(host=hub, cache=LiveCache())
+    ctl = membership_mod.MembershipController(hub, registry, federation_mod.FederationController(hub, registry))
+    ctl.active = True
+    return ctl
+
+
+async def test_the_finalizer_of_a_released_member_is_removed_for_good_across_hub_failures(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    hub = FinalizerHub(["unavailable", "conflict", "ok"])
+    ctl = membership(hub, monkeypatch)
+    body = {"metadata": {"name": "tke-gz", "uid": "u1", "resourceVersion": "0",
+                         "finalizers": [membership_mod.FINALIZER]}}
+    monkeypatch.setattr("asyncio.sleep", _no_sleep)
+    assert await ctl._remove_finalizer_for_good(body) is True
+    assert hub.patched == [{"metadata": {"finalizers": [], "resourceVersion": "3"}}]  # re-read after the conflict
+
+
+async def test_a_member_joined_again_under_the_same_name_keeps_its_finalizer(monkeypatch: pytest.MonkeyPatch) -> None:
+    hub = FinalizerHub(["unavailable", "ok"])
+    ctl = membership(hub, monkeypatch)
+    body = {"metadata": {"name": "tke-gz", "uid": "u1", "resourceVersion": "0",
+                         "finalizers": [membership_mod.FINALIZER]}}
+    monkeypatch.setattr("asyncio.sleep", _no_sleep)
+    hub.uid = "u2"  # deleted and joined again meanwhile: a new MemberCluster
+    assert await ctl._remove_finalizer_for_good(body) is False
+    assert hub.patched == []
+
+
+async def _no_sleep(_seconds: float) -> None:
+    return None
