@@ -55,6 +55,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -276,6 +277,11 @@ def deletes_in_windows(records: Iterable[AuditRecord], windows: Sequence[Window]
       (a new template is a new run: the old Job is deleted wherever the new one is to run, Ready or not);
     - "unexplained": anything else, health deciding a deletion. Only these break the invariant.
     """
+    records = list(records)
+    job_created: defaultdict[tuple[str, str, str], list[float]] = defaultdict(list)
+    for rec in records:
+        if rec.resource == "jobs" and rec.code == 201:  # created (POST, or a server-side apply that created it)
+            job_created[(rec.cluster, rec.namespace, rec.name)].append(rec.at)
     out = []
     for rec in records:
         if rec.verb not in ("delete", "deletecollection") or rec.resource not in RESOURCE_KINDS:
@@ -291,10 +297,20 @@ def deletes_in_windows(records: Iterable[AuditRecord], windows: Sequence[Window]
         elif (rec.resource == "jobs" or all(w.source != "hub-notready" for w in hits)) and any(
                 w.start - detection <= t <= rec.at for w in hits for t in (changed or {}).get(rec.name, ())):
             why = "spec-change"
+        elif rec.resource == "jobs" and _job_template_changed(rec, job_created, changed or {}):
+            why = "spec-change"  # however late the operator got to it (it was down or frozen meanwhile)
         out.append({"cluster": rec.cluster, "at": _iso(rec.at), "resource": rec.resource, "name": rec.name,
                     "namespace": rec.namespace, "code": rec.code, "user": rec.user,
                     "windows": sorted({w.source for w in hits}), "why": why, "explicit": why != "unexplained"})
     return out
+
+
+def _job_template_changed(delete: AuditRecord, created: Mapping[tuple[str, str, str], Sequence[float]],
+                          changed: Mapping[str, Sequence[float]]) -> bool:
+    """The deleted Job was created before the bench last changed its FederatedJob's template: a Job's template
+    cannot change in place, so the new one replaces it (a new run), whatever the member's health."""
+    made = [t for t in created.get((delete.cluster, delete.namespace, delete.name), ()) if t <= delete.at]
+    return bool(made) and any(max(made) < t <= delete.at for t in changed.get(delete.name, ()))
 
 
 def job_reruns(records: Iterable[AuditRecord], rejoins: Mapping[str, Sequence[float]]) -> list[dict[str, Any]]:
@@ -446,6 +462,17 @@ def check_state(feds: Sequence[Mapping[str, Any]], member_objects: Mapping[str, 
 
 
 # ==== the fleet, the operators ===================================================================
+
+def keep_logs(state_dir: Path) -> Path:
+    """Copy every cluster's logs/ and audit/ beside the state dir (`<state dir>-logs`, replacing the last run's):
+    `down` removes the state dir, and a broken invariant is read from these afterwards."""
+    out = state_dir.with_name(state_dir.name + "-logs")
+    shutil.rmtree(out, ignore_errors=True)
+    for sub in ("logs", "audit"):
+        for src in sorted(state_dir.glob(f"clusters/*/{sub}")):
+            shutil.copytree(src, out / src.parent.name / sub, dirs_exist_ok=True)
+    return out
+
 
 class Operators:
     """Two operator replicas with leader election, restarted by `supervise` whenever one exits (a leader
@@ -607,8 +634,9 @@ class ChaosFleet:
                 for name in REPLICAS:
                     self.operators.start(name)
                 return
+            kept = keep_logs(self.fleet.state_dir)
             stopped = self.fleet.down()
-            say(f"chaos fleet down ({len(stopped)} processes stopped)")
+            say(f"chaos fleet down ({len(stopped)} processes stopped); its logs and audit logs kept in {kept}")
         finally:
             self._release_lock()
 

@@ -328,3 +328,30 @@ def test_failures_include_a_run_that_never_converged() -> None:
                "details": {"unconverged": [{"owner": "chaos/FederatedConfigMap/cm-1"}]}}
     out = chaos.failures(figures)
     assert len(out) == 2 and "not converged" in out[0] and "cm-1" in out[1]
+
+
+def test_a_job_replaced_by_a_template_change_the_operator_reached_late_is_a_spec_change() -> None:
+    """The operator was down when the template changed and got to it only once the member was NotReady: the
+    old Job still goes (a new template is a new run); a Job deleted with no change since it was created does not
+    have that excuse."""
+    windows = [Window("tke-gz", T0 + 100, T0 + 130, "hub-notready")]
+    records = [rec("tke-gz", "create", "jobs", "job-1", T0 + 1, 201, "r1"),
+               rec("tke-gz", "delete", "jobs", "job-1", T0 + 110, 200),  # changed at T0 + 40: long before
+               rec("tke-gz", "create", "jobs", "job-2", T0 + 50, 201, "r1"),
+               rec("tke-gz", "delete", "jobs", "job-2", T0 + 111, 200)]  # changed at T0 + 40, before its creation
+    found = chaos.deletes_in_windows(records, windows, explicit={}, changed={"job-1": [T0 + 40], "job-2": [T0 + 40]},
+                                     grace=2, detection=10)
+    assert [(d["name"], d["why"]) for d in found] == [("job-1", "spec-change"), ("job-2", "unexplained")]
+
+
+def test_the_logs_of_a_run_are_kept_beside_its_state_dir(tmp_path: Path) -> None:
+    state = tmp_path / "bench-chaos"
+    for cluster, sub, name in (("hub", "logs", "op.log"), ("tke-gz", "audit", "audit.log")):
+        (state / "clusters" / cluster / sub).mkdir(parents=True)
+        (state / "clusters" / cluster / sub / name).write_text(cluster)
+    (state / "clusters" / "hub" / "pki").mkdir()
+    kept = chaos.keep_logs(state)
+    assert kept == tmp_path / "bench-chaos-logs"
+    assert (kept / "hub" / "logs" / "op.log").read_text() == "hub"
+    assert (kept / "tke-gz" / "audit" / "audit.log").read_text() == "tke-gz"
+    assert not (kept / "hub" / "pki").exists()  # credentials are not copied
