@@ -664,12 +664,8 @@ class FederationController:
 
     async def _remove_unselected(self, body: Mapping[str, Any], keep: set[str]) -> bool:
         """Delete what this object placed on clusters not in `keep`; False if some delete failed."""
-        ok = True
-        for okey, _obj in self.cache.owned_by(owner_reference(body)):
-            if okey[0] in keep:
-                continue
-            ok = await self._delete_object(okey) and ok
-        return ok
+        gone = [okey for okey, _obj in self.cache.owned_by(owner_reference(body)) if okey[0] not in keep]
+        return all(await asyncio.gather(*(self._delete_object(okey) for okey in gone)))
 
     async def _release_object(self, okey: ObjectKey) -> bool:
         """Leave a member object to the member: remove hybridfed's marks (owner, managed-by, hub)."""
@@ -718,7 +714,8 @@ class FederationController:
         listed = target is None or await self._watch_before_delete(key, body, target)
         # Orphaned objects are released to the member (our marks removed), so nothing of ours claims them later.
         act = self._release_object if orphan else self._delete_object
-        results = [await act(okey) for okey, _ in self.cache.owned_by(owner_reference(body))]
+        # One round trip for every member at once (each member's client has its own rate limit).
+        results = await asyncio.gather(*(act(okey) for okey, _ in self.cache.owned_by(owner_reference(body))))
         if not listed or not all(results):
             return True
         await self._set_finalizer(body, add=False)
