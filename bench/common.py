@@ -831,6 +831,19 @@ class PySpy:
         return parse_collapsed(self.out.read_text())
 
 
+def go_cpu_profile(fleet: Fleet, cluster: str, binary: Path, out: Path, seconds: int, n: int = 20) -> list[str]:
+    """A CPU profile of `cluster`'s kube-apiserver over the next `seconds` (its /debug/pprof, on by default),
+    saved to `out`; returns the top `n` functions by self time (`go tool pprof -top`)."""
+    state = fleet.load()
+    assert state is not None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(fleet.fetch(state.cluster(cluster), f"/debug/pprof/profile?seconds={seconds}",
+                                timeout=seconds + 60))
+    top = subprocess.run(["go", "tool", "pprof", "-top", f"-nodecount={n}", str(binary), str(out)],
+                         capture_output=True, text=True, timeout=300)
+    return [line for line in top.stdout.splitlines() if line.strip()]
+
+
 def profile_report(profile: StackProfile, n: int = 15) -> dict[str, Any]:
     """The top self-time frames and the top inclusive hybridfed frames, with percentages of CPU samples."""
     return {

@@ -502,12 +502,14 @@ async def timed_writes(ctx: Ctx, system: System, label: str, namespace: str, nam
 
 # ==== scenarios ==================================================================================
 
-async def storm_round(ctx: Ctx, system: System, r: int, count: int) -> dict[str, dict[str, Any]]:
+async def storm_round(ctx: Ctx, system: System, r: int | str, count: int,
+                      on_step: Callable[[str], None] | None = None) -> dict[str, dict[str, Any]]:
+    """Create, update and delete storms of `count` ConfigMaps in a fresh namespace (`on_step(step)` is called as
+    each step starts: the profile round attaches its profilers there)."""
     ns = f"vk-{system.name[:1]}-{ctx.run}-{r}"
     names = [f"o{i:05d}" for i in range(count)]
     work = Workload("ConfigMap")
     await system.prepare(ns, work)
-    out = {}
 
     async def create(n: str) -> None:
         await system.create(configmap(ns, n, ctx.labels, "1", ctx.payload), work)
@@ -519,13 +521,39 @@ async def storm_round(ctx: Ctx, system: System, r: int, count: int) -> dict[str,
         await system.delete(ns, n, work)
 
     rev = common.data_marker("rev")
-    out["create"] = phase_summary(await timed_writes(ctx, system, f"create storm {r + 1}", ns, names, create,
-                                                     CONFIGMAPS, rev, "1"))
-    out["update"] = phase_summary(await timed_writes(ctx, system, f"update storm {r + 1}", ns, names, update,
-                                                     CONFIGMAPS, rev, "2"))
-    out["delete"] = phase_summary(await timed_writes(ctx, system, f"delete storm {r + 1}", ns, names, delete,
-                                                     CONFIGMAPS, gone, GONE, events=("DELETED",)))
+    steps: tuple[tuple[str, Callable[[str], Awaitable[None]], common.Marker, str, tuple[str, ...]], ...] = (
+        ("create", create, rev, "1", ("ADDED", "MODIFIED")), ("update", update, rev, "2", ("ADDED", "MODIFIED")),
+        ("delete", delete, gone, GONE, ("DELETED",)))
+    out = {}
+    for step, write, marker, mark, events in steps:
+        if on_step is not None:
+            on_step(step)
+        out[step] = phase_summary(await timed_writes(ctx, system, f"{step} storm {r}", ns, names, write, CONFIGMAPS,
+                                                     marker, mark, events=events))
     return out
+
+
+async def profile(ctx: Ctx) -> dict[str, Any]:
+    """One more hybridfed storm round, not counted in the medians: py-spy on the operator for the round, and a
+    Go CPU profile of the hub's kube-apiserver over the first `--profile-seconds` of each step (where the CPU of
+    a storm goes on this machine)."""
+    system = await ctx.use("hybridfed")
+    pid = ctx.bench.operator_pid
+    assert pid is not None, "the operator is not running"
+    spy = common.PySpy(pid, common.PROFILES_DIR / "vs-karmada-operator.collapsed", ctx.args.profile_rate)
+    spy.start()
+    hub_profiles: dict[str, asyncio.Task[list[str]]] = {}
+    binary = ctx.bench.fleet.bin_dir / "kube-apiserver"
+
+    def on_step(step: str) -> None:
+        out = common.PROFILES_DIR / f"vs-karmada-hub-apiserver-{step}.pprof"
+        hub_profiles[step] = asyncio.create_task(asyncio.to_thread(
+            common.go_cpu_profile, ctx.bench.fleet, "hub", binary, out, ctx.args.profile_seconds))
+
+    figures = await storm_round(ctx, system, "profile", ctx.args.objects, on_step)
+    stack = spy.stop()
+    return {"figures": figures, "operator": common.profile_report(stack) if stack is not None else None,
+            "hub_apiserver_top": {step: await task for step, task in hub_profiles.items()}}
 
 
 async def storms(ctx: Ctx) -> dict[str, Any]:
@@ -533,7 +561,7 @@ async def storms(ctx: Ctx) -> dict[str, Any]:
     for r in range(ctx.args.repeats):
         for name in (ctx.args.systems if r % 2 == 0 else ctx.args.systems[::-1]):
             system = await ctx.use(name)
-            rounds[name].append(await storm_round(ctx, system, r, ctx.args.objects))
+            rounds[name].append(await storm_round(ctx, system, r + 1, ctx.args.objects))
     out: dict[str, Any] = {"rounds": rounds}
     for name, runs in rounds.items():
         out[name] = {step: {key: median_of([run[step] for run in runs], key)
@@ -789,8 +817,12 @@ async def run(ctx: Ctx) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     for scenario in ctx.args.scenarios:
         say(f"== {scenario}")
-        figures[scenario] = await (storms(ctx) if scenario == "storms" else
-                                   each_system(ctx, PER_SYSTEM[scenario]))
+        if scenario == "storms":
+            figures[scenario] = await storms(ctx)
+        elif scenario == "profile":
+            figures[scenario] = await profile(ctx)
+        else:
+            figures[scenario] = await each_system(ctx, PER_SYSTEM[scenario])
     return figures
 
 
@@ -816,6 +848,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--toleration", type=int, default=5,
                         help="seconds a NotReady member is tolerated before its replicas move (both systems)")
     parser.add_argument("--memory-objects", type=int, default=10000)
+    parser.add_argument("--profile", action="store_true",
+                        help="one more hybridfed storm round with py-spy on the operator and Go CPU profiles of the "
+                             "hub's kube-apiserver (not in the medians; profiles in .hybridfed/bench-profiles)")
+    parser.add_argument("--profile-seconds", type=int, default=15, help="Go CPU profile per storm step (default 15)")
+    parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples per second (default 100)")
     parser.add_argument("--karmada-base-port", type=int, default=kp.BASE_PORT)
     parser.add_argument("--karmada-state-dir", default=str(kp.STATE_DIR))
     args = parser.parse_args(argv)
@@ -824,7 +861,10 @@ def main(argv: list[str] | None = None) -> int:
     args.repeats = args.repeats if args.repeats is not None else (1 if smoke else 3)
     args.scenarios = (args.scenarios or ("storms" if smoke else ",".join(SCENARIOS))).split(",")
     args.systems = args.systems.split(",")
-    for option, given, known in (("--scenarios", args.scenarios, SCENARIOS), ("--systems", args.systems, SYSTEMS)):
+    if args.profile:
+        args.scenarios.append("profile")
+    for option, given, known in (("--scenarios", args.scenarios, (*SCENARIOS, "profile")),
+                                 ("--systems", args.systems, SYSTEMS)):
         unknown = [s for s in given if s not in known]
         if unknown:
             parser.error(f"{option}: unknown {', '.join(unknown)}; known: {', '.join(known)}")
@@ -847,6 +887,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = table_rows(figures)
     print()
     print(common.format_table(HEADERS, rows))
+    prof = figures.get("profile")
+    if prof:
+        if prof.get("operator"):
+            common.print_profile(prof["operator"])
+        for step, top in prof["hub_apiserver_top"].items():
+            print(f"\nhub kube-apiserver, {step} storm (go tool pprof -top):")
+            print("\n".join(top[:26]))
     for failure in failures:
         print("FAILED:", failure)
     path = common.write_result("vs-karmada", smoke=smoke, params=common.params_of(args), figures=figures,

@@ -397,6 +397,13 @@ class Fleet:
             raise FleetError(f"{c.name}: {method} {path} -> HTTP {status}: {answer[:300].decode(errors='replace')}")
         return json.loads(answer or b"null")
 
+    def fetch(self, c: ClusterState, path: str, timeout: float = 10.0) -> bytes:
+        """GET a non-JSON answer of the API server (e.g. a Go CPU profile from /debug/pprof/profile)."""
+        status, answer = self._http(c, c.apiserver_port, "GET", path, None, None, timeout)
+        if status >= 400:
+            raise FleetError(f"{c.name}: GET {path} -> HTTP {status}: {answer[:300].decode(errors='replace')}")
+        return answer
+
     def apiserver_ready(self, c: ClusterState) -> bool:
         try:
             return self._http(c, c.apiserver_port, "GET", "/readyz", timeout=2)[0] == 200
