@@ -70,6 +70,11 @@ class Member:
     def ready(self) -> bool:
         return conditions.is_condition_true((self.body.get("status") or {}).get("conditions"), conditions.MEMBER_READY)
 
+    def toleration_left(self, now: float, toleration: float) -> float | None:
+        """Seconds of its toleration a NotReady member has left (<= 0: run out, its replicas may move), or
+        None while it is Ready."""
+        return None if self.not_ready_since is None else self.not_ready_since + toleration - now
+
     def facts(self, *, ready: bool) -> ClusterFacts:
         """facts_of(body), remembered until the body is replaced (bodies are never changed in place):
         every reconcile asks, the MemberCluster changes every few seconds at most."""
@@ -185,7 +190,8 @@ class MemberRegistry:
         for m in sorted(self.members.values(), key=lambda m: m.name):
             if m.leaving:
                 continue  # unjoin: what it runs is scaled down and removed like a cluster left out of placement
-            gone = m.not_ready_since is not None and now - m.not_ready_since >= toleration_for(m.body)
+            left = m.toleration_left(now, toleration_for(m.body))
+            gone = left is not None and left <= 0
             never_probed = not (m.body.get("status") or {}).get("conditions")
             facts = m.facts(ready=not gone and not never_probed)
             if price_for is not None:
@@ -197,9 +203,8 @@ class MemberRegistry:
         """Seconds until the first NotReady member's toleration runs out (when `facts` stops counting it as
         ready and its replicas may move), or None when no member is within its toleration."""
         now = self.clock()
-        left = [m.not_ready_since + toleration_for(m.body) - now for m in self.members.values()
-                if m.not_ready_since is not None and not m.leaving]
-        pending = [s for s in left if s > 0]
+        left = [m.toleration_left(now, toleration_for(m.body)) for m in self.members.values() if not m.leaving]
+        pending = [s for s in left if s is not None and s > 0]
         return min(pending) if pending else None
 
     # ---- clients -----------------------------------------------------------------------------
