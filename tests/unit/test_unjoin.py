@@ -138,3 +138,21 @@ async def test_a_member_joined_again_under_the_same_name_keeps_its_finalizer(mon
 
 async def _no_sleep(_seconds: float) -> None:
     return None
+
+
+async def test_the_hub_is_asked_once_per_unknown_owner_not_once_per_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    hub = Hub(existing={"/federatedconfigmaps/late"})
+    asked: list[str] = []
+    original = hub.request
+
+    async def counting(method: str, path: str, **kw: Any) -> Any:
+        asked.append(path)
+        return await original(method, path, **kw)
+
+    hub.request = counting  # type: ignore[method-assign]
+    ctl = controller(hub)
+    monkeypatch.setattr(ctl, "_target_kinds", lambda: set())
+    for kind, name in (("v1", "ConfigMap"), ("apps/v1", "Deployment"), ("v1", "Service")):
+        ctl.cache.put(("idc-bj", kind, name, "ns", "late"), placed("ns/FederatedConfigMap/late"))
+    assert await ctl.placed_on("idc-bj") == 3
+    assert len(asked) == 1

@@ -543,11 +543,14 @@ class FederationController:
             elif owner:
                 unknown.append((okey, owner))
         # An owner this process has not been told of yet (kopf delivers them one by one after a start) still
-        # counts, unless the hub says it is gone: then the copy is an orphan, removed by the sweep.
+        # counts, unless the hub says it is gone: then the copy is an orphan, removed by the sweep. The hub is
+        # asked once per owner, however many copies it has there.
+        on_hub: dict[str, bool | None] = {}
         for okey, owner in unknown:
-            key = _key_of_owner(owner)
-            exists = await self._on_hub(key) if key is not None else False
-            if exists is False:
+            if owner not in on_hub:
+                key = _key_of_owner(owner)
+                on_hub[owner] = await self._on_hub(key) if key is not None else False
+            if on_hub[owner] is False:
                 self._suspect_orphan(okey)
             placed += 1
         return placed
