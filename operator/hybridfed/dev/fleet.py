@@ -391,17 +391,18 @@ class Fleet:
     def request(self, c: ClusterState, method: str, path: str, body: Any = None, timeout: float = 10.0,
                 content_type: str = "application/json") -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        status, answer = self._http(c, c.apiserver_port, method, path, data, {"Content-Type": content_type},
-                                    timeout)
-        if status >= 400:
-            raise FleetError(f"{c.name}: {method} {path} -> HTTP {status}: {answer[:300].decode(errors='replace')}")
-        return json.loads(answer or b"null")
+        return json.loads(self._answer(c, method, path, data, {"Content-Type": content_type}, timeout) or b"null")
 
     def fetch(self, c: ClusterState, path: str, timeout: float = 10.0) -> bytes:
         """GET a non-JSON answer of the API server (e.g. a Go CPU profile from /debug/pprof/profile)."""
-        status, answer = self._http(c, c.apiserver_port, "GET", path, None, None, timeout)
+        return self._answer(c, "GET", path, None, None, timeout)
+
+    def _answer(self, c: ClusterState, method: str, path: str, data: bytes | None, headers: dict[str, str] | None,
+                timeout: float) -> bytes:
+        """The API server's answer body; FleetError for an HTTP error."""
+        status, answer = self._http(c, c.apiserver_port, method, path, data, headers, timeout)
         if status >= 400:
-            raise FleetError(f"{c.name}: GET {path} -> HTTP {status}: {answer[:300].decode(errors='replace')}")
+            raise FleetError(f"{c.name}: {method} {path} -> HTTP {status}: {answer[:300].decode(errors='replace')}")
         return answer
 
     def apiserver_ready(self, c: ClusterState) -> bool:
