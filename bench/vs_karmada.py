@@ -216,9 +216,12 @@ class System(abc.ABC):
     def wait_members_ready(self) -> None:
         """Block until the system sees every member Ready again."""
 
-    @abc.abstractmethod
+    #: Where the system records its members (a `{name}` in it), each with a Ready condition.
+    member_path: str
+
     async def member_ready(self, name: str) -> bool:
         """Whether the system's own record of member `name` says Ready now."""
+        return common.condition_true(await self.client.request("GET", self.member_path.format(name=name)), "Ready")
 
     @abc.abstractmethod
     def parts(self) -> dict[str, dict[str, int]]:
@@ -240,6 +243,7 @@ class System(abc.ABC):
 
 class Hybridfed(System):
     name = "hybridfed"
+    member_path = f"/apis/{kinds.API_VERSION}/{kinds.MEMBER_CLUSTER.plural}/{{name}}"
 
     def start(self) -> None:
         self.bench.restart_operator()
@@ -249,10 +253,6 @@ class Hybridfed(System):
 
     def wait_members_ready(self) -> None:
         bootstrap.wait_members_ready(self.bench.fleet, self.members, timeout=180)
-
-    async def member_ready(self, name: str) -> bool:
-        obj = await self.client.request("GET", f"/apis/{kinds.API_VERSION}/{kinds.MEMBER_CLUSTER.plural}/{name}")
-        return common.condition_true(obj, "Ready")
 
     def parts(self) -> dict[str, dict[str, int]]:
         fleet = self.bench.fleet
@@ -285,6 +285,7 @@ class Hybridfed(System):
 
 class Karmada(System):
     name = "karmada"
+    member_path = "/apis/cluster.karmada.io/v1alpha1/clusters/{name}"
 
     def __init__(self, bench: common.BenchFleet, client: KubeClient, args: argparse.Namespace,
                  plane: kp.KarmadaPlane) -> None:
@@ -302,10 +303,6 @@ class Karmada(System):
 
     def wait_members_ready(self) -> None:
         self.plane.wait_clusters_ready(self.members, timeout=180)
-
-    async def member_ready(self, name: str) -> bool:
-        obj = await self.client.request("GET", f"/apis/cluster.karmada.io/v1alpha1/clusters/{name}")
-        return common.condition_true(obj, "Ready")
 
     def parts(self) -> dict[str, dict[str, int]]:
         pids = self.plane.pids()

@@ -127,3 +127,8 @@ def test_the_table_puts_both_systems_side_by_side_with_how_many_times_better() -
     assert rows[("create storm", "p99 s")][2:] == [2.0, 8.0, 4.0]  # latency: Karmada / hybridfed
     assert rows[("delete storm", "controllers CPU-s / 1000")][4] == 3.0
     assert ("failover", "ready elsewhere s (median)") not in rows  # a scenario not run has no row
+
+
+def test_each_system_reads_its_own_record_of_a_member() -> None:
+    assert vk.Hybridfed.member_path.format(name="tke-gz") == "/apis/hybridfed.io/v1alpha1/memberclusters/tke-gz"
+    assert vk.Karmada.member_path.format(name="tke-gz") == "/apis/cluster.karmada.io/v1alpha1/clusters/tke-gz"
