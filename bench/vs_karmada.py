@@ -124,6 +124,13 @@ def available(obj: Mapping[str, Any]) -> str | None:
     return None
 
 
+def object_path(kind: str, namespace: str, name: str = "") -> str:
+    """The path of a ConfigMap or Deployment (or their collection): the same on Karmada's plane and a member."""
+    collection = CONFIGMAPS if kind == "ConfigMap" else DEPLOYMENTS
+    prefix, plural = collection.rsplit("/", 1)
+    return f"{prefix}/namespaces/{namespace}/{plural}" + (f"/{name}" if name else "")
+
+
 def gone(_obj: Mapping[str, Any]) -> str:
     return GONE
 
@@ -334,8 +341,7 @@ class Karmada(System):
             await asyncio.gather(*(c.close() for c in clients))
 
     def _path(self, kind: str, namespace: str) -> str:
-        return f"/api/v1/namespaces/{namespace}/configmaps" if kind == "ConfigMap" else \
-            f"/apis/apps/v1/namespaces/{namespace}/deployments"
+        return object_path(kind, namespace)
 
     async def create(self, obj: Mapping[str, Any], workload: Workload) -> None:
         await self.client.request("POST", self._path(workload.kind, obj["metadata"]["namespace"]), body=obj)
@@ -611,7 +617,7 @@ async def check_division(ctx: Ctx, ns: str, names: Sequence[str], replicas: int)
     try:
         wrong = []
         for n in names:
-            split = division(await member_copies(ctx, clients, f"/apis/apps/v1/namespaces/{ns}/deployments/{n}"))
+            split = division(await member_copies(ctx, clients, object_path("Deployment", ns, n)))
             if sum(split.values()) != replicas:
                 wrong.append(f"{n} {split}")
         return wrong
@@ -640,7 +646,7 @@ async def trickle(ctx: Ctx, system: System) -> dict[str, Any]:
 async def failover_run(ctx: Ctx, system: System, ns: str, i: int, work: Workload) -> dict[str, Any]:
     victim, desired = ctx.args.victim, ctx.args.replicas
     name = f"fo{i}"
-    path = f"/apis/apps/v1/namespaces/{ns}/deployments/{name}"
+    path = object_path("Deployment", ns, name)
     survivors = {m: common.admin_client(ctx.bench.fleet, m, timeout=5.0) for m in ctx.members if m != victim}
     result: dict[str, Any] = {"run": i}
     spread = await ctx.watch(DEPLOYMENTS, available)
@@ -684,15 +690,13 @@ async def failover_run(ctx: Ctx, system: System, ns: str, i: int, work: Workload
 
 async def delete_and_wait(ctx: Ctx, system: System, ns: str, names: Sequence[str], work: Workload) -> None:
     """Delete through the system and wait until no member has them (untimed cleanup between runs)."""
-    path = DEPLOYMENTS if work.kind == "Deployment" else CONFIGMAPS
-    kind_path = path.rsplit("/", 1)
     clients = {m: common.admin_client(ctx.bench.fleet, m) for m in ctx.members}
     try:
         await asyncio.gather(*(system.delete(ns, n, work) for n in names))
         deadline = time.monotonic() + 180
         for n in names:
-            object_path = f"{kind_path[0]}/namespaces/{ns}/{kind_path[1]}/{n}"
-            while any(c is not None for c in (await member_copies(ctx, clients, object_path)).values()):
+            path = object_path(work.kind, ns, n)
+            while any(c is not None for c in (await member_copies(ctx, clients, path)).values()):
                 if time.monotonic() > deadline:
                     ctx.failures.append(f"{system.name}: {ns}/{n} still on a member 180 s after its delete")
                     return

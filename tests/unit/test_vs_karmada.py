@@ -132,3 +132,8 @@ def test_the_table_puts_both_systems_side_by_side_with_how_many_times_better() -
 def test_each_system_reads_its_own_record_of_a_member() -> None:
     assert vk.Hybridfed.member_path.format(name="tke-gz") == "/apis/hybridfed.io/v1alpha1/memberclusters/tke-gz"
     assert vk.Karmada.member_path.format(name="tke-gz") == "/apis/cluster.karmada.io/v1alpha1/clusters/tke-gz"
+
+
+def test_object_paths_are_the_built_in_ones() -> None:
+    assert vk.object_path("ConfigMap", "ns") == "/api/v1/namespaces/ns/configmaps"
+    assert vk.object_path("Deployment", "ns", "d1") == "/apis/apps/v1/namespaces/ns/deployments/d1"
