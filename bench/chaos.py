@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.chaos [--seed 1] [--duration 1800] [--faults 200] [--smoke]
 
 Its own fleet (`.hybridfed/bench-chaos`, ports from 26400): the hub and idc-bj, tke-gz, eks-sg, the members'
-API servers writing an audit log of writes (`Fleet(audit=True)`). Two operators with leader election (lease 6 s,
+API servers writing an audit log of writes (`Fleet(audit=True)`), each member in a network namespace of its own
+when this machine can make them (root), so that it can be partitioned. Two operators with leader election (lease 6 s,
 renew deadline 4 s, retry 1 s, probe interval 2 s), restarted by the bench whenever one exits, as a Deployment
 would. The load: FederatedDeployments (Weighted and Capacity, failover.tolerationSeconds 3-8 s, failback on),
 FederatedConfigMaps, FederatedSecrets, FederatedServices and FederatedJobs on all three members, created,
@@ -17,11 +18,11 @@ and at most two members away at once:
 - member-etcd         a member's etcd stopped for 3-20 s (its API server keeps running), then started again;
 - hub-apiserver       the hub's kube-apiserver stopped for 1-8 s, then started again;
 - credential-rotate   a fresh TokenRequest token for the member's ServiceAccount written to its hub Secret;
-- unjoin-rejoin       `kubectl delete membercluster X` (the unjoin finalizer runs), then `hybridfed join` again.
-
-Not injected: a partition of only the operator's traffic to one member (it needs iptables/nft with an owner
-or cgroup match and the operator under its own uid; a rule on the member's port would cut its own controllers
-and kwok off too). The run says so in its notes.
+- unjoin-rejoin       `kubectl delete membercluster X` (the unjoin finalizer runs), then `hybridfed join` again;
+- member-partition    every packet between the host (hub, operators) and a member dropped for 3-25 s, both
+                      ways, while the member's API server, controllers and kwok run on inside its namespace
+                      (`Fleet.partition`); without network namespaces (not root) it is skipped, and the run
+                      says so in its notes.
 
 After the last fault has recovered the load stops; the bench waits until every federated object is Ready at its
 generation and the members hold exactly what the placements say (time to converge), waits `--quiet` seconds
@@ -49,6 +50,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import datetime as dt
 import fcntl
 import json
@@ -69,7 +71,7 @@ from bench import common
 from bench.common import say
 from hybridfed.api import kinds
 from hybridfed.api.errors import ApiError
-from hybridfed.dev import bootstrap
+from hybridfed.dev import bootstrap, netns
 from hybridfed.dev.fleet import Fleet, FleetError
 from hybridfed.members.client import KubeClient
 from hybridfed.rendering import HASH_ANNOTATION
@@ -91,17 +93,14 @@ NOT_READY_GRACE = 2.0  # seconds before the hub says Ready again in which a dele
 SPEC_CHANGE_SLACK = 10.0  # a spec change this long before a member was stopped may still be deleting there
 
 FAULT_KINDS = ("operator-kill", "leader-freeze", "member-apiserver", "member-etcd", "hub-apiserver",
-               "credential-rotate", "unjoin-rejoin")
-MEMBER_FAULTS = frozenset({"member-apiserver", "member-etcd", "credential-rotate", "unjoin-rejoin"})
+               "credential-rotate", "unjoin-rejoin", "member-partition")
+MEMBER_FAULTS = frozenset({"member-apiserver", "member-etcd", "credential-rotate", "unjoin-rejoin",
+                           "member-partition"})
 #: Faults that take a member away; at most MAX_MEMBERS_AWAY of them at once, so replicas have somewhere to go.
-OUTAGES = frozenset({"member-apiserver", "member-etcd", "unjoin-rejoin"})
+OUTAGES = frozenset({"member-apiserver", "member-etcd", "unjoin-rejoin", "member-partition"})
 MAX_MEMBERS_AWAY = 2
-SKIPPED_FAULTS = {
-    "member-partition": "not injected: cutting only the operator's traffic to one member needs iptables/nft with "
-                        "an owner (uid) or cgroup match and the operator under its own uid; neither tool is "
-                        "installed here, and a rule on the member's port alone would also cut off the member's "
-                        "own kube-controller-manager and kwok",
-}
+#: Faults that need the members in network namespaces of their own.
+NAMESPACED_FAULTS = frozenset({"member-partition"})
 #: How long each fault holds (seconds, uniform): the outage, the freeze, the pause before a restart or rejoin.
 HOLD_SECONDS: dict[str, tuple[float, float]] = {
     "operator-kill": (0.5, 3.0),
@@ -111,7 +110,20 @@ HOLD_SECONDS: dict[str, tuple[float, float]] = {
     "hub-apiserver": (1.0, 8.0),
     "credential-rotate": (0.0, 0.0),
     "unjoin-rejoin": (1.0, 5.0),
+    "member-partition": (3.0, 25.0),
 }
+
+
+def skipped_faults(netns_unavailable: str | None) -> dict[str, str]:
+    """Fault kinds this machine cannot inject, with why (`netns_unavailable`: `netns.available()`)."""
+    if netns_unavailable is None:
+        return {}
+    return {kind: f"not injected: {netns_unavailable}" for kind in sorted(NAMESPACED_FAULTS)}
+
+
+def injectable_kinds(netns_unavailable: str | None) -> tuple[str, ...]:
+    skipped = skipped_faults(netns_unavailable)
+    return tuple(k for k in FAULT_KINDS if k not in skipped)
 
 #: Load: name prefix -> (federated kind, what it is). Every object is placed on all three members.
 LOAD_KINDS: dict[str, tuple[str, str]] = {
@@ -184,7 +196,9 @@ class Window:
     cluster: str
     start: float
     end: float
-    source: str  # "hub-notready" (the hub's MemberCluster said Ready=False) or "stopped:<component>"
+    # "hub-notready" (the hub's MemberCluster said Ready=False), "stopped:<component>" or "stopped:network" (the
+    # bench had it partitioned)
+    source: str
     detail: str = ""
 
     def holds(self, moment: float, grace: float = 0.0) -> bool:
@@ -566,7 +580,9 @@ class ChaosFleet:
     """The chaos fleet up (fresh, members audited), CRDs installed, members joined, two operators running."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        self.members = common.member_specs(3)
+        # In namespaces of their own when this machine can make them: what a partition cuts.
+        own_netns = netns.available() is None
+        self.members = [dataclasses.replace(m, own_netns=own_netns) for m in common.member_specs(3)]
         self.fleet = Fleet(state_dir=args.state_dir, base_port=args.base_port, audit=True)
         self.keep = bool(args.keep)
         extra = ["--member-qps", str(args.member_qps), "--member-burst", str(args.member_burst),
@@ -976,6 +992,16 @@ class Injector:
             self.windows.append(Window(fault.target, start, time.time(), f"stopped:{component}"))
         return f"down {fault.hold:.1f}s"
 
+    async def member_partition(self, fault: Fault) -> str:
+        start = time.time()
+        try:
+            await asyncio.to_thread(self.fleet.partition, fault.target)
+            await asyncio.sleep(fault.hold)
+        finally:
+            await asyncio.to_thread(self.fleet.heal, fault.target)
+            self.windows.append(Window(fault.target, start, time.time(), "stopped:network", "partitioned"))
+        return f"partitioned {fault.hold:.1f}s"
+
     async def credential_rotate(self, fault: Fault) -> str:
         member = common.admin_client(self.fleet, fault.target)
         secret_path = f"/api/v1/namespaces/{MEMBER_SA_NAMESPACE}/secrets/{fault.target}-credentials"
@@ -1060,6 +1086,9 @@ class Injector:
         state = self.fleet.load()
         assert state is not None
         for cluster in state.clusters:
+            if await asyncio.to_thread(self.fleet.partitioned, cluster.name):
+                restored.append(f"{cluster.name}: partition healed")
+                await asyncio.to_thread(self.fleet.heal, cluster.name)
             down = [c for c in cluster.components if self.fleet.pid(cluster.name, c) is None]
             if down:
                 restored.append(f"{cluster.name}: started {', '.join(down)}")
@@ -1174,6 +1203,12 @@ class Options:
     smoke: bool = False
     fault_kinds: tuple[str, ...] = FAULT_KINDS
 
+    @property
+    def skipped(self) -> dict[str, str]:
+        """The kinds of FAULT_KINDS this run does not inject, with why."""
+        reason = netns.available()
+        return {k: skipped_faults(reason).get(k, "not asked for") for k in FAULT_KINDS if k not in self.fault_kinds}
+
 
 async def chaos_run(chaos: ChaosFleet, opts: Options) -> dict[str, Any]:
     fleet = chaos.fleet
@@ -1284,9 +1319,9 @@ def summarize(opts: Options, injector: Injector, load: Load, findings: Findings,
     unexplained = [d for d in deletes if d["why"] == "unexplained"]
     return {
         "faults_injected": sum(injected.values()),
-        "faults_by_kind": {k: injected.get(k, 0) for k in FAULT_KINDS},
+        "faults_by_kind": {k: injected.get(k, 0) for k in opts.fault_kinds},
         "faults_failed_by_kind": dict(failed),
-        "faults_skipped": SKIPPED_FAULTS,
+        "faults_skipped": opts.skipped,
         "fault_phase_s": round(last_fault_end - phase_wall, 1),
         "lost": len(findings.lost),
         "finished_jobs_removed_from_members": findings.finished_jobs_gone,
@@ -1375,7 +1410,8 @@ def print_table(figures: Mapping[str, Any]) -> None:
     print()
     print(common.format_table(["fault", "injected", "failed"],
                               [(k, figures["faults_by_kind"].get(k, 0), figures["faults_failed_by_kind"].get(k, 0))
-                               for k in FAULT_KINDS] + [(k, "skipped", "-") for k in SKIPPED_FAULTS]))
+                               for k in figures["faults_by_kind"]]
+                              + [(k, "skipped", "-") for k in figures.get("faults_skipped", {})]))
 
 
 def options_from(args: argparse.Namespace) -> Options:
@@ -1389,6 +1425,7 @@ def options_from(args: argparse.Namespace) -> Options:
         quiet=args.quiet if args.quiet is not None else (15.0 if smoke else 60.0),
         converge_timeout=args.converge_timeout if args.converge_timeout is not None else (300.0 if smoke else 600.0),
         smoke=smoke,
+        fault_kinds=injectable_kinds(netns.available()),
     )
 
 
@@ -1416,7 +1453,7 @@ def main(argv: list[str] | None = None) -> int:
     machine, started = common.machine_info(), common.utc_now()
     with ChaosFleet(args) as chaos:
         figures = asyncio.run(chaos_run(chaos, opts))
-    notes = [f"{kind}: {why}" for kind, why in SKIPPED_FAULTS.items()]
+    notes = [f"{kind}: {why}" for kind, why in opts.skipped.items()]
     notes += figures["fault_findings"]
     broken = failures(figures)
     notes += [f"invariant broken: {b}" for b in broken]

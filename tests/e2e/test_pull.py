@@ -2,7 +2,9 @@
 
 Its fleet is its own (hub, idc-bj and tke-gz in Push mode, idc-sh in Pull mode inside a network namespace),
 so nothing here disturbs the shared fleet. The hub cannot open a connection to idc-sh's API server; idc-sh's
-agent dials the hub. Needs root (network namespaces): skipped with the reason otherwise.
+agent dials the hub. idc-bj is a Push member in a namespace of its own too (reached from the host at its
+namespace's address), so that it can be partitioned from the hub and the operator while it runs on. Needs
+root (network namespaces): skipped with the reason otherwise.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from hybridfed.dev import fleet as fleet_mod
 from .conftest import Kubectl, Operator, get_json, wait_for
 
 PULL = "idc-sh"
-MEMBERS = f"idc-bj:idc:cn-beijing,tke-gz:tencent:ap-guangzhou,{PULL}:idc:cn-shanghai:pull"
+PARTITIONED = "idc-bj"
+MEMBERS = f"{PARTITIONED}:idc:cn-beijing:netns,tke-gz:tencent:ap-guangzhou,{PULL}:idc:cn-shanghai:pull"
 BASE_PORT = int(os.environ.get("HYBRIDFED_E2E_PULL_BASE_PORT", "29400"))
 STATE = Path(os.environ.get("HYBRIDFED_E2E_PULL_STATE", fleet_mod.repo_root() / ".hybridfed" / "e2e-pull"))
 NS = "pull-e2e"
@@ -64,19 +67,20 @@ def operator(pull_fleet: fleet_mod.Fleet) -> Iterator[Operator]:
     op.stop()
 
 
-def in_member(fleet: fleet_mod.Fleet, *args: str, check: bool = True, input: str | None = None
-              ) -> subprocess.CompletedProcess[str]:
-    """kubectl against the Pull member, from inside its network namespace (the only place it answers)."""
-    argv = fleet.in_netns(PULL, [str(fleet.bin_dir / "kubectl"), "--kubeconfig", str(fleet.kubeconfig),
-                                 "--context", PULL, *args])
+def in_member(fleet: fleet_mod.Fleet, *args: str, check: bool = True, input: str | None = None,
+              cluster: str = PULL) -> subprocess.CompletedProcess[str]:
+    """kubectl against a namespaced member from inside its network namespace (for the Pull member the only
+    place it answers; for a partitioned one the only place it answers meanwhile)."""
+    argv = fleet.in_netns(cluster, [str(fleet.bin_dir / "kubectl"), "--kubeconfig", str(fleet.kubeconfig),
+                                    "--context", cluster, *args])
     result = subprocess.run(argv, capture_output=True, text=True, timeout=60, input=input)
     if check and result.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)} on {PULL}: {result.stderr.strip()}")
+        raise AssertionError(f"kubectl {' '.join(args)} on {cluster}: {result.stderr.strip()}")
     return result
 
 
-def member_json(fleet: fleet_mod.Fleet, *args: str) -> dict[str, Any] | None:
-    result = in_member(fleet, "get", *args, "-o", "json", check=False)
+def member_json(fleet: fleet_mod.Fleet, *args: str, cluster: str = PULL) -> dict[str, Any] | None:
+    result = in_member(fleet, "get", *args, "-o", "json", check=False, cluster=cluster)
     if result.returncode != 0:
         if "NotFound" in result.stderr:
             return None
@@ -117,13 +121,6 @@ def member_condition(kc: Kubectl, name: str) -> dict[str, Any]:
     return next((c for c in (body.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"), {})
 
 
-def set_link(fleet: fleet_mod.Fleet, up: bool) -> None:
-    """Cut (or restore) the Pull member's only way out: the host end of its veth."""
-    state = fleet.load()
-    assert state is not None
-    net = state.cluster(PULL).net
-    assert net is not None
-    subprocess.run(["ip", "link", "set", net.host_link, "up" if up else "down"], check=True)
 
 
 def test_the_hub_cannot_open_a_connection_to_the_pull_member(pull_fleet: fleet_mod.Fleet) -> None:
@@ -260,7 +257,7 @@ def test_capacity_placement_uses_the_capacity_the_agent_reported(kc: Kubectl, op
 
 def test_hub_cut_off_fails_over_keeps_the_member_running_and_catches_up(kc: Kubectl, operator: Operator) -> None:
     fleet = kc.fleet
-    set_link(fleet, up=False)
+    fleet.partition(PULL)  # the member's only way out, its veth, drops everything
     try:
         wait_for("idc-sh NotReady (heartbeat stale)",
                  lambda: member_condition(kc, PULL).get("reason") == "AgentHeartbeatStale", timeout=60)
@@ -277,12 +274,72 @@ def test_hub_cut_off_fails_over_keeps_the_member_running_and_catches_up(kc: Kube
         assert live is not None and live["spec"]["replicas"] == 4, "the member lost its workload while cut off"
         assert (member_json(fleet, "configmap", "settings", "-n", NS) or {}).get("data") == {"mode": "blue"}
     finally:
-        set_link(fleet, up=True)
+        fleet.heal(PULL)
     wait_for("idc-sh Ready again", lambda: member_condition(kc, PULL).get("status") == "True", timeout=60)
     wait_for("settings caught up", lambda: (member_json(fleet, "configmap", "settings", "-n", NS) or {})
              .get("data") == {"mode": "green"}, timeout=60)
     wait_for("web failed back to idc-sh", lambda: placement_of(kc, "fdeploy", "web").get(PULL) == 4, timeout=90)
     wait_for("web Ready after failback", lambda: is_ready(kc, "fdeploy", "web"), timeout=90)
+
+
+def uids_on(fleet: fleet_mod.Fleet, cluster: str, *objects: tuple[str, str]) -> dict[str, str | None]:
+    """The uid of each (kind, name) on `cluster`, read from inside its namespace (None: not there)."""
+    return {kind: ((member_json(fleet, kind, name, "-n", NS, cluster=cluster) or {}).get("metadata") or {}).get("uid")
+            for kind, name in objects}
+
+
+def test_a_partitioned_push_member_loses_nothing_and_gets_its_replicas_back(kc: Kubectl, operator: Operator) -> None:
+    """The issue's first rule under a real partition: the hub and the operator lose idc-bj (every packet
+    dropped) while its API server, controllers and kwok run on. Replicas are added on tke-gz; nothing placed
+    on idc-bj is deleted, neither while it is cut off nor when it is back; failback scales it back."""
+    fleet = kc.fleet
+    placement = {"clusters": [PARTITIONED, "tke-gz"],
+                 "replicas": {"strategy": "Weighted", "weights": {PARTITIONED: 1, "tke-gz": 1}}}
+    doc = federated("FederatedDeployment", "cut", deployment(4), placement)
+    doc["spec"]["failover"]["failback"] = True
+    apply(kc, doc)
+    both = {"clusters": [PARTITIONED, "tke-gz"]}
+    apply(kc, federated("FederatedConfigMap", "cut-cfg", {"data": {"v": "1"}}, both))
+    apply(kc, federated("FederatedService", "cut-svc", {"spec": {"selector": {"app": "web"},
+                                                                 "ports": [{"port": 80}]}}, both))
+    wait_for("cut placed 2:2", lambda: placement_of(kc, "fdeploy", "cut") == {PARTITIONED: 2, "tke-gz": 2}, timeout=60)
+    wait_for("cut Ready", lambda: is_ready(kc, "fdeploy", "cut"), timeout=90)
+    objects = (("deployment", "cut"), ("configmap", "cut-cfg"), ("service", "cut-svc"))
+    before = wait_for("every object on idc-bj", lambda: (u := uids_on(fleet, PARTITIONED, *objects))
+                      and all(u.values()) and u, timeout=60)
+    state = fleet.load()
+    assert state is not None
+    cluster = state.cluster(PARTITIONED)
+    net = cluster.net
+    assert net is not None and cluster.endpoint == f"https://{net.ns_ip}:{cluster.apiserver_port}"
+    fleet.partition(PARTITIONED)
+    try:
+        assert fleet.partitioned(PARTITIONED)
+        # From the host the member is gone (a silent drop: the connection times out)...
+        with pytest.raises(OSError):
+            socket.create_connection((net.ns_ip, cluster.apiserver_port), timeout=2).close()
+        wait_for("idc-bj NotReady", lambda: member_condition(kc, PARTITIONED).get("status") == "False", timeout=60)
+        wait_for("cut's replicas added on tke-gz", lambda: placement_of(kc, "fdeploy", "cut").get("tke-gz") == 4,
+                 timeout=60)
+        time.sleep(8)  # several reconciles while it is cut off and past every toleration
+        # ...while inside it everything placed there is still there, unchanged, its replicas too.
+        assert uids_on(fleet, PARTITIONED, *objects) == before
+        live = member_json(fleet, "deployment", "cut", "-n", NS, cluster=PARTITIONED)
+        assert live is not None and live["spec"]["replicas"] == 2
+    finally:
+        fleet.heal(PARTITIONED)
+    wait_for("idc-bj Ready again", lambda: member_condition(kc, PARTITIONED).get("status") == "True", timeout=60)
+    wait_for("cut failed back 2:2", lambda: placement_of(kc, "fdeploy", "cut") == {PARTITIONED: 2, "tke-gz": 2},
+             timeout=90)
+    wait_for("cut Ready after failback", lambda: is_ready(kc, "fdeploy", "cut"), timeout=90)
+    time.sleep(5)  # any delete the operator had queued while idc-bj was away would have reached it by now
+    assert uids_on(fleet, PARTITIONED, *objects) == before  # scaled back, never deleted and recreated
+    for kind, name in (("fdeploy", "cut"), ("fcm", "cut-cfg"), ("fsvc", "cut-svc")):
+        kc("hub", "delete", kind, name, "-n", NS, "--wait=false")
+    for kind, name in objects:
+        wait_for(f"{kind} {name} removed from idc-bj when deleted on the hub",
+                 lambda kind=kind, name=name: member_json(fleet, kind, name, "-n", NS, cluster=PARTITIONED) is None,
+                 timeout=60)
 
 
 def test_delete_cleans_up_the_pull_member(kc: Kubectl, operator: Operator) -> None:

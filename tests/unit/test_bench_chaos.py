@@ -54,9 +54,22 @@ def test_schedule_can_be_limited_to_some_kinds_and_rejects_unknown_ones() -> Non
     faults = chaos.make_schedule(1, 60, 5, MEMBERS, fault_kinds=("member-etcd",))
     assert {f.kind for f in faults} == {"member-etcd"}
     with pytest.raises(ValueError, match="unknown fault kind"):
-        chaos.make_schedule(1, 60, 5, MEMBERS, fault_kinds=("member-partition",))
+        chaos.make_schedule(1, 60, 5, MEMBERS, fault_kinds=("member-meteor",))
     with pytest.raises(ValueError):
         chaos.make_schedule(1, 0, 5, MEMBERS)
+
+
+def test_a_partition_is_a_member_outage_and_is_skipped_only_without_namespaces() -> None:
+    assert "member-partition" in chaos.FAULT_KINDS and "member-partition" in chaos.OUTAGES
+    assert chaos.injectable_kinds(None) == chaos.FAULT_KINDS and chaos.skipped_faults(None) == {}
+    reason = "pull and netns members need root (network namespaces); running as uid 1000"
+    assert chaos.skipped_faults(reason) == {"member-partition": f"not injected: {reason}"}
+    kinds = chaos.injectable_kinds(reason)
+    assert "member-partition" not in kinds and set(kinds) | {"member-partition"} == set(chaos.FAULT_KINDS)
+    schedule = chaos.make_schedule(1, 1800, 200, MEMBERS, fault_kinds=kinds)
+    assert "member-partition" not in {f.kind for f in schedule}
+    partitions = [f for f in chaos.make_schedule(1, 1800, 200, MEMBERS) if f.kind == "member-partition"]
+    assert partitions and all(f.target in MEMBERS and 3.0 <= f.hold <= 25.0 for f in partitions)
 
 
 def test_a_hub_restart_holds_the_operator_pair_too() -> None:

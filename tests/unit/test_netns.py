@@ -24,7 +24,7 @@ from hybridfed.dev import fleet, forward, netns, pki, topology
 PULL = topology.ClusterSpec("idc-sh", "idc", "cn-shanghai", 2, pull=True)
 PUSH = topology.ClusterSpec("eks-sg", "aws", "ap-southeast-1", 1)
 #: Base ports of the fleets that share a machine: demo, e2e, bench, the netns e2e and other suites.
-NO_ROOT = "pull members need root (network namespaces); running as uid 1000"
+NO_ROOT = "pull and netns members need root (network namespaces); running as uid 1000"
 BASE_PORTS = (fleet.DEFAULT_BASE_PORT, 17400, 19400, 26500, 27400, 28400)
 
 
@@ -114,7 +114,8 @@ def test_pull_and_lite_fields() -> None:
         ("idc-sh:idc:cn-shanghai:push", "unknown field 'push'"),
         ("idc-sh:idc:cn-shanghai:", "unknown field ''"),
         ("idc-sh:idc:cn-shanghai:pull:pull", "repeats a field"),
-        ("hub:generic:local:pull", "hub .* can never be a pull member"),
+        ("hub:generic:local:pull", "hub .* can never be a pull or netns member"),
+        ("hub:generic:local:netns", "hub .* can never be a pull or netns member"),
     ],
 )
 def test_bad_pull_specs_name_the_bad_value(text: str, message: str) -> None:
@@ -189,7 +190,7 @@ def test_helpers_for_pull_and_push_members(tmp_path: Path) -> None:
 def test_up_refuses_pull_members_without_namespaces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(netns, "available", lambda: NO_ROOT)
     monkeypatch.setattr(fleet, "missing_binaries", lambda _: [])
-    with pytest.raises(fleet.FleetError, match=r"idc-sh not started: pull members need root \(network namespaces\)"):
+    with pytest.raises(fleet.FleetError, match=r"idc-sh not started: pull and netns members need root \(network"):
         fleet.Fleet(tmp_path, base_port=28400).up([PULL])
     assert not (tmp_path / "fleet.json").exists()  # nothing was started or recorded
 
@@ -197,11 +198,11 @@ def test_up_refuses_pull_members_without_namespaces(tmp_path: Path, monkeypatch:
 def test_dev_up_without_root_says_so_once_and_keeps_the_rest(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(netns, "available", lambda: NO_ROOT)
-    kept = dev_cli._without_unstartable_pull([PULL, PUSH])
+    kept = dev_cli._without_unstartable_namespaced([PULL, PUSH])
     assert kept == [PUSH]
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "idc-sh" in err and "need root (network namespaces)" in err
-    assert dev_cli._without_unstartable_pull([PUSH]) == [PUSH]
+    assert dev_cli._without_unstartable_namespaced([PUSH]) == [PUSH]
     assert capsys.readouterr().err == ""
 
 
@@ -272,3 +273,71 @@ def test_forwarder_closes_when_the_target_refuses() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# ---- Push members in a namespace of their own (what a partition cuts) --------------------------------------
+ISOLATED = topology.ClusterSpec("idc-bj", "idc", "cn-beijing", 2, own_netns=True)
+
+
+def test_the_netns_flag_makes_a_push_member_with_a_namespace() -> None:
+    (bj,) = topology.parse_members("idc-bj:idc:cn-beijing:netns")
+    assert bj.own_netns and bj.namespaced and not bj.pull
+    assert PULL.namespaced and not PUSH.namespaced
+
+
+def test_a_netns_member_is_reached_at_its_namespace_address_with_a_certificate_for_it(tmp_path: Path) -> None:
+    f = fleet.Fleet(tmp_path / "fleet", base_port=28400)
+    state = f.plan([ISOLATED, PULL, PUSH])
+    hub, bj, sh, sg = state.clusters
+    assert bj.net is not None and sh.net is not None and sg.net is None
+    assert bj.spec == ISOLATED and bj.netns == bj.net.netns
+    assert bj.endpoint == f"https://{bj.net.ns_ip}:{bj.apiserver_port}"  # the host reaches it through the veth
+    assert sh.endpoint == f"https://127.0.0.1:{sh.apiserver_port}"  # a pull member's only from inside
+    assert "--bind-address=0.0.0.0" in f._command(bj, "kube-apiserver")
+    assert "--bind-address=127.0.0.1" in f._command(sg, "kube-apiserver")
+    # Only the pull member gets a forwarder and a hub kubeconfig of its own: a netns member never calls the hub.
+    assert list(f._forwarders(state)) == [fleet.forward_component("idc-sh")]
+    f._save(state)
+    assert f.hub_endpoint_for("idc-bj") == hub.endpoint
+    assert f.hub_kubeconfig_for("idc-bj") == f.cluster_kubeconfig("hub")
+    assert fleet.extra_serving_ips(state, bj) == [bj.net.ns_ip]
+    assert fleet.extra_serving_ips(state, hub) == [sh.net.host_ip]  # the hub's forwarder, for the pull member
+    assert fleet.extra_serving_ips(state, sh) == [] and fleet.extra_serving_ips(state, sg) == []
+    for c in state.clusters:
+        pki.write_cluster_pki(f.cluster_dir(c.name) / "pki", c.name, fleet.extra_serving_ips(state, c))
+    f._write_kubeconfigs(state)
+    server = yaml.safe_load(f.cluster_kubeconfig("idc-bj").read_text())["clusters"][0]["cluster"]["server"]
+    assert server == bj.endpoint
+
+
+def test_only_a_member_with_a_namespace_can_be_partitioned(tmp_path: Path) -> None:
+    f = fleet.Fleet(tmp_path / "fleet", base_port=28400)
+    f._save(f.plan([ISOLATED, PUSH]))
+    with pytest.raises(fleet.FleetError, match="eks-sg has no network namespace of its own"):
+        f.partition("eks-sg")
+    with pytest.raises(fleet.FleetError, match="eks-sg has no network namespace"):
+        f.heal("eks-sg")
+    assert not f.partitioned("eks-sg")
+
+
+def test_a_partition_drops_on_both_veth_ends_and_heal_undoes_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    net = netns.plan_member("abc123", 28400, 1, "idc-bj")
+    queues: dict[tuple[str | None, str], str] = {}
+
+    def fake_tc(ns: str | None, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        verb, _, link = args[1], args[2], args[3]
+        if verb == "replace":
+            queues[(ns, link)] = " ".join(args[4:])
+        elif verb == "del":
+            queues.pop((ns, link))
+        shown = "qdisc pfifo 8001: root refcnt 2 limit 0p\n" if (ns, link) in queues else "qdisc noqueue 0: root\n"
+        return subprocess.CompletedProcess(args, 0, shown, "")
+
+    monkeypatch.setattr(netns, "_tc", fake_tc)
+    assert not netns.is_cut(net)
+    netns.cut(net)
+    assert queues == {(None, net.host_link): "root pfifo limit 0", (net.netns, net.ns_link): "root pfifo limit 0"}
+    assert netns.is_cut(net)
+    netns.mend(net)
+    netns.mend(net)  # idempotent
+    assert queues == {} and not netns.is_cut(net)

@@ -24,8 +24,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cmds = dev.add_subparsers(dest="dev_command", required=True)
     up = cmds.add_parser("up", help="start hub + members (idempotent)")
     up.add_argument("--members", default=topology.DEFAULT_MEMBERS,
-                    help="NAME:PROVIDER:REGION[:pull|:lite],... (a pull member runs in its own network "
-                         "namespace, as behind NAT; needs root)")
+                    help="NAME:PROVIDER:REGION[:pull|:lite|:netns],... (a pull member runs in its own network "
+                         "namespace, as behind NAT; a netns member is a Push member in one, which `dev partition` "
+                         "can cut off; both need root)")
     up.add_argument("--nodes", type=int, default=None, help="fake nodes per member (default: per provider)")
     up.add_argument("--engine", choices=("binary", "kind"), default="binary")
     up.add_argument("--runtime-config", action="append", default=[], metavar="CLUSTER=GROUP/VERSION=false",
@@ -42,6 +43,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p.add_argument("cluster")
         p.add_argument("--component", choices=fleet_mod.COMPONENTS, default=None)
         p.set_defaults(func=_stop if name == "stop" else _start)
+    for name, helptext in (("partition", "cut a pull or netns member off from the host (packets dropped both "
+                                         "ways) while it runs on"),
+                           ("heal", "undo `dev partition`")):
+        p = cmds.add_parser(name, help=helptext)
+        p.add_argument("cluster")
+        p.set_defaults(func=_partition if name == "partition" else _heal)
     kc = cmds.add_parser("kubeconfig", help="print the path of the merged kubeconfig (or one cluster's)")
     kc.add_argument("cluster", nargs="?")
     kc.set_defaults(func=_kubeconfig)
@@ -63,7 +70,7 @@ def _up(args: argparse.Namespace) -> int:
         if args.engine == "kind":
             kind_mod.up(members, _fleet(args).state_dir)
             return 0
-        members = _without_unstartable_pull(members)
+        members = _without_unstartable_namespaced(members)
         f = _fleet(args)
         started_at = time.monotonic()
         state, started = f.up(members, runtime_config)
@@ -78,14 +85,15 @@ def _up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _without_unstartable_pull(members: list[topology.ClusterSpec]) -> list[topology.ClusterSpec]:
-    """Drop the pull members when network namespaces cannot be made here, saying so once; the rest start."""
-    pull = [m.name for m in members if m.pull]
-    reason = netns_mod.available() if pull else None
+def _without_unstartable_namespaced(members: list[topology.ClusterSpec]) -> list[topology.ClusterSpec]:
+    """Drop the members that need a network namespace when none can be made here, saying so once; the rest
+    start."""
+    namespaced = [m.name for m in members if m.namespaced]
+    reason = netns_mod.available() if namespaced else None
     if reason is None:
         return members
-    print(f"warning: pull member(s) {', '.join(pull)} not started: {reason}", file=sys.stderr)
-    return [m for m in members if not m.pull]
+    print(f"warning: member(s) {', '.join(namespaced)} not started: {reason}", file=sys.stderr)
+    return [m for m in members if not m.namespaced]
 
 
 def _down(args: argparse.Namespace) -> int:
@@ -111,7 +119,8 @@ def _status(args: argparse.Namespace) -> int:
     for h in health:
         down = [c for c, ok in h.processes.items() if not ok]
         ns = f.netns_of(h.name)
-        endpoint = f"{h.endpoint} (netns {ns})" if ns else h.endpoint  # reachable only from inside it
+        endpoint = f"{h.endpoint} (netns {ns}{', PARTITIONED' if ns and f.partitioned(h.name) else ''})" \
+            if ns else h.endpoint
         rows.append((h.name, h.provider, h.region, endpoint, "ready" if h.apiserver_ready else "DOWN",
                      f"{h.nodes_ready}/{h.nodes_total}", "all running" if not down else "down: " + ",".join(down)))
     print(format_table(rows))
@@ -144,6 +153,14 @@ def _start(args: argparse.Namespace) -> int:
             f.start_cluster(c)
 
     return _one_cluster(args, start)
+
+
+def _partition(args: argparse.Namespace) -> int:
+    return _one_cluster(args, lambda f, c: f.partition(c.name))
+
+
+def _heal(args: argparse.Namespace) -> int:
+    return _one_cluster(args, lambda f, c: f.heal(c.name))
 
 
 def _kubeconfig(args: argparse.Namespace) -> int:

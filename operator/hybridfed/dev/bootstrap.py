@@ -61,7 +61,8 @@ def agent_dir(fleet: Fleet, name: str) -> Path:
 
 def join_members(fleet: Fleet, members: list[ClusterSpec], *agent_args: str) -> None:
     """`hybridfed join` each member. A Pull member is joined from inside its network namespace (as an admin
-    would from inside that data centre: both the hub and the member reachable) and its agent started there."""
+    would from inside that data centre: both the hub and the member reachable) and its agent started there;
+    any other member from the host, where the hub is (a netns member's API is reachable from there too)."""
     for member in members:
         if member.pull:
             argv = [hybridfed_command(), "join", member.name, "--mode", "Pull",
@@ -73,7 +74,8 @@ def join_members(fleet: Fleet, members: list[ClusterSpec], *agent_args: str) -> 
                     str(fleet.cluster_kubeconfig(member.name)),
                     "--hub-kubeconfig", str(fleet.kubeconfig), "--hub-context", "hub"]
         argv += ["--provider", member.provider, "--region", member.region]
-        result = subprocess.run(fleet.in_netns(member.name, argv), capture_output=True, text=True, timeout=120)
+        result = subprocess.run(fleet.in_netns(member.name, argv) if member.pull else argv, capture_output=True,
+                                text=True, timeout=120)
         if result.returncode != 0:
             raise FleetError(f"hybridfed join {member.name} failed: {result.stderr.strip()}")
         if member.pull:

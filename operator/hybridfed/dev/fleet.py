@@ -11,6 +11,9 @@ A pull member runs all of its processes inside a network namespace of its own
 only what runs inside reaches its API, so the fleet talks to it from inside too.
 The hub is reached from inside at the host end of the member's veth, where a
 forwarder (`forward.py`, component `hub-forward-<member>` of the hub) listens.
+A Push member with a namespace of its own (`netns` flag) runs the same way, but its API
+server also listens at the namespace's veth address, which is how the host (the hub,
+the operator) reaches it; `partition` cuts that veth while the member runs on.
 """
 
 from __future__ import annotations
@@ -101,6 +104,13 @@ def components_of(spec: ClusterSpec) -> tuple[str, ...]:
     return LITE_COMPONENTS if spec.lite else COMPONENTS
 
 
+def extra_serving_ips(state: FleetState, c: ClusterState) -> list[str]:
+    """Addresses besides 127.0.0.1 that `c`'s API server is reached at, for its serving certificate."""
+    if c.name == HUB_SPEC.name:  # its forwarders pass TLS through at the pull members' veth host ends
+        return [m.net.host_ip for m in state.clusters if m.net and m.pull]
+    return [c.net.ns_ip] if c.net and c.own_netns else []  # a netns Push member: its namespace's address
+
+
 def missing_binaries(bin_dir: Path) -> list[str]:
     return [b for b in BINARIES if not (bin_dir / b).is_file()] + (
         [] if (bin_dir / "kwok-stages.yaml").is_file() else ["kwok-stages.yaml"]
@@ -120,12 +130,14 @@ class ClusterState:
     runtime_config: str = ""
     lite: bool = False
     pull: bool = False
-    #: A pull member's namespace and veth (recorded before they are made, so `down` removes them after a crash).
+    #: A namespaced member's namespace and veth (recorded before they are made, so `down` removes them after a
+    #: crash).
     net: netns_mod.MemberNet | None = None
+    own_netns: bool = False
 
     @property
     def spec(self) -> ClusterSpec:
-        return ClusterSpec(self.name, self.provider, self.region, self.nodes, self.lite, self.pull)
+        return ClusterSpec(self.name, self.provider, self.region, self.nodes, self.lite, self.pull, self.own_netns)
 
     @property
     def netns(self) -> str | None:
@@ -137,7 +149,9 @@ class ClusterState:
 
     @property
     def endpoint(self) -> str:
-        return f"https://127.0.0.1:{self.apiserver_port}"
+        """Where the host reaches the API server (a pull member's is reachable only from inside)."""
+        host = self.net.ns_ip if self.net and not self.pull else "127.0.0.1"
+        return f"https://{host}:{self.apiserver_port}"
 
     @property
     def ports(self) -> list[int]:
@@ -237,14 +251,16 @@ class Fleet:
 
     def plan(self, members: list[ClusterSpec], runtime_config: dict[str, str] | None = None) -> FleetState:
         """Assign ports: hub first, then members in order, a fixed block per cluster; and a namespace, veth
-        names and a /30 for each pull member (from the base port and its index: unique between fleets)."""
+        names and a /30 for each namespaced member (from the base port and its index: unique between fleets)."""
         clusters = []
         tag = netns_mod.fleet_tag(self.state_dir)
         for i, spec in enumerate([HUB_SPEC, *members]):
             p = self.base_port + i * _PORTS_PER_CLUSTER
-            net = netns_mod.plan_member(tag, self.base_port, i, spec.name, _PORTS_PER_CLUSTER) if spec.pull else None
+            net = (netns_mod.plan_member(tag, self.base_port, i, spec.name, _PORTS_PER_CLUSTER) if spec.namespaced
+                   else None)
             clusters.append(ClusterState(spec.name, spec.provider, spec.region, spec.nodes, p, p + 1, p + 2, p + 3,
-                                         (runtime_config or {}).get(spec.name, ""), spec.lite, spec.pull, net))
+                                         (runtime_config or {}).get(spec.name, ""), spec.lite, spec.pull, net,
+                                         spec.own_netns))
         return FleetState("binary", clusters)
 
     # ---- processes ---------------------------------------------------------------------------
@@ -284,7 +300,9 @@ class Fleet:
                     "--unsafe-no-fsync=true", "--quota-backend-bytes=4294967296"]
         if component == "kube-apiserver":
             args = [str(b / "kube-apiserver"), f"--etcd-servers=http://127.0.0.1:{c.etcd_port}",
-                    "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={c.apiserver_port}",
+                    # A Push member in a namespace also serves at the namespace's address, for the host.
+                    f"--bind-address={'0.0.0.0' if c.own_netns else '127.0.0.1'}", "--advertise-address=127.0.0.1",
+                    f"--secure-port={c.apiserver_port}",
                     f"--tls-cert-file={p.serving_cert}", f"--tls-private-key-file={p.serving_key}",
                     f"--client-ca-file={p.ca_cert}", f"--service-account-key-file={p.sa_pub}",
                     f"--service-account-signing-key-file={p.sa_key}",
@@ -418,7 +436,7 @@ class Fleet:
         except (OSError, http.client.HTTPException, ValueError):
             return False
 
-    # ---- pull members: namespaces and the hub as seen from inside them ------------------------
+    # ---- namespaced members: namespaces, partitions, and the hub as seen from inside them ------
     def _state_or_raise(self) -> FleetState:
         state = self.load()
         if state is None:
@@ -426,26 +444,53 @@ class Fleet:
         return state
 
     def netns_of(self, name: str) -> str | None:
-        """The network namespace of pull member `name`; None for any other cluster (or when no fleet is up)."""
+        """The network namespace of member `name` (pull or netns); None for any other cluster (or no fleet)."""
         state = self.load()
         return state.cluster(name).netns if state else None
 
     def in_netns(self, name: str, argv: list[str]) -> list[str]:
-        """`argv` wrapped to run inside `name`'s namespace if it is a pull member, else unchanged."""
+        """`argv` wrapped to run inside `name`'s namespace if it has one, else unchanged."""
         ns = self.netns_of(name)
         return netns_mod.exec_argv(ns, argv) if ns else list(argv)
+
+    def _net_or_raise(self, name: str) -> netns_mod.MemberNet:
+        net = self._state_or_raise().cluster(name).net
+        if net is None:
+            raise FleetError(f"{name} has no network namespace of its own: only a pull member or one started "
+                             "with the netns flag (NAME:PROVIDER:REGION:netns) can be partitioned")
+        return net
+
+    def partition(self, name: str) -> None:
+        """Cut member `name` off from the host, both ways, silently (packets dropped, nothing refused): the hub
+        and the operator lose it while its own control plane, controllers and pods run on. `heal` undoes it."""
+        try:
+            netns_mod.cut(self._net_or_raise(name))
+        except netns_mod.NetnsError as exc:
+            raise FleetError(f"{name}: {exc}") from exc
+
+    def heal(self, name: str) -> None:
+        """Undo `partition` (idempotent)."""
+        try:
+            netns_mod.mend(self._net_or_raise(name))
+        except netns_mod.NetnsError as exc:
+            raise FleetError(f"{name}: {exc}") from exc
+
+    def partitioned(self, name: str) -> bool:
+        state = self.load()
+        net = state.cluster(name).net if state else None
+        return net is not None and netns_mod.is_cut(net)
 
     def hub_endpoint_for(self, name: str) -> str:
         """The hub API endpoint as reachable from where cluster `name` runs: a pull member sees it at the host end
         of its veth (through the hub's forwarder), anything else on the host's loopback."""
         state = self._state_or_raise()
         hub, c = state.cluster(HUB_SPEC.name), state.cluster(name)
-        return f"https://{c.net.host_ip}:{hub.apiserver_port}" if c.net else hub.endpoint
+        return f"https://{c.net.host_ip}:{hub.apiserver_port}" if c.net and c.pull else hub.endpoint
 
     def hub_kubeconfig_for(self, name: str) -> Path:
         """An admin kubeconfig of the hub usable where cluster `name` runs (see `hub_endpoint_for`)."""
         state = self.load()
-        if state is not None and state.cluster(name).net:
+        if state is not None and state.cluster(name).pull:
             return self._hub_kubeconfig_path(name)
         return self.cluster_kubeconfig(HUB_SPEC.name)
 
@@ -457,12 +502,12 @@ class Fleet:
         hub_port = state.cluster(HUB_SPEC.name).apiserver_port
         return {forward_component(c.name): [sys.executable, "-m", "hybridfed.dev.forward",
                                             f"{c.net.host_ip}:{hub_port}", f"127.0.0.1:{hub_port}"]
-                for c in state.clusters if c.net}
+                for c in state.clusters if c.net and c.pull}
 
     def _start_forwarders(self, state: FleetState, timeout: float) -> None:
         hub = state.cluster(HUB_SPEC.name)
         for c in state.clusters:
-            if c.net is None:
+            if c.net is None or not c.pull:
                 continue
             component = forward_component(c.name)
             self.spawn(hub.name, component, self._forwarders(state)[component])
@@ -515,7 +560,7 @@ class Fleet:
         hub = yaml.safe_load(self.cluster_kubeconfig(HUB_SPEC.name).read_text())
         hub_port = state.cluster(HUB_SPEC.name).apiserver_port
         for c in state.clusters:
-            if c.net:  # the hub as its pull member sees it: same CA and admin, the veth host end as server
+            if c.net and c.pull:  # the hub as its pull member sees it: same CA and admin, the veth host end as server
                 hub["clusters"][0]["cluster"]["server"] = f"https://{c.net.host_ip}:{hub_port}"
                 path = self._hub_kubeconfig_path(c.name)
                 path.write_text(yaml.safe_dump(hub, sort_keys=False))
@@ -558,21 +603,20 @@ class Fleet:
         if missing:
             raise FleetError(f"missing binaries in {self.bin_dir}: {', '.join(missing)}; {BUILD_HINT}")
         state = self.plan(members, runtime_config)
-        pull = [c for c in state.clusters if c.net]
-        if pull and (reason := netns_mod.available()):
-            raise FleetError(f"pull member(s) {', '.join(c.name for c in pull)} not started: {reason}")
-        # A pull member's ports are on its namespace's loopback; the host's do not concern it.
+        namespaced = [c for c in state.clusters if c.net]
+        if namespaced and (reason := netns_mod.available()):
+            raise FleetError(f"member(s) {', '.join(c.name for c in namespaced)} not started: {reason}")
+        # A namespaced member's ports are on its namespace's loopback; the host's do not concern it.
         busy = [p for c in state.clusters if not c.net for p in c.ports if port_in_use(p)]
         if busy:
             raise FleetError(f"port(s) already in use: {', '.join(map(str, busy))}; nothing was started "
                              "(free them or pass --base-port)")
         for c in state.clusters:
-            extra_ips = [m.net.host_ip for m in pull if m.net] if c.name == HUB_SPEC.name else []
-            pki_mod.write_cluster_pki(self.cluster_dir(c.name) / "pki", c.name, extra_ips)
+            pki_mod.write_cluster_pki(self.cluster_dir(c.name) / "pki", c.name, extra_serving_ips(state, c))
         self._save(state)  # before any namespace is made: a crash from here on is cleaned by `down`
         self._write_kubeconfigs(state)
         try:
-            for c in pull:
+            for c in namespaced:
                 if c.net:
                     try:
                         netns_mod.create(c.net)

@@ -65,15 +65,20 @@ class MemberNet:
         return ipaddress.IPv4Network(self.host_cidr, strict=False)
 
 
-def ip_binary() -> str | None:
-    """The iproute2 `ip` command (often in /usr/sbin, which a non-root PATH may lack)."""
-    found = shutil.which("ip")
+def _system_binary(name: str) -> str | None:
+    """An iproute2 command (often in /usr/sbin, which a non-root PATH may lack)."""
+    found = shutil.which(name)
     if found:
         return found
-    for candidate in ("/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"):
-        if os.access(candidate, os.X_OK):
+    for directory in ("/usr/sbin", "/sbin", "/usr/bin", "/bin"):
+        if os.access(candidate := f"{directory}/{name}", os.X_OK):
             return candidate
     return None
+
+
+def ip_binary() -> str | None:
+    """The iproute2 `ip` command."""
+    return _system_binary("ip")
 
 
 def fleet_tag(state_dir: Path) -> str:
@@ -122,13 +127,15 @@ def exec_argv(netns: str, argv: list[str]) -> list[str]:
 def available() -> str | None:
     """None if this process can make network namespaces, else why not (tests skip with this reason)."""
     if os.geteuid() != 0:
-        return f"pull members need root (network namespaces); running as uid {os.geteuid()}"
+        return f"pull and netns members need root (network namespaces); running as uid {os.geteuid()}"
     if ip_binary() is None:
-        return "pull members need network namespaces, made with the iproute2 `ip` command, which is not installed"
+        return ("pull and netns members need network namespaces, made with the iproute2 `ip` command, which is "
+                "not installed")
     probe = f"hf-probe-{os.getpid()}"
     added = subprocess.run([_ip_or_raise(), "netns", "add", probe], capture_output=True, text=True)
     if added.returncode != 0:
-        return f"pull members need network namespaces, and making one failed: {added.stderr.strip() or 'ip netns add'}"
+        return ("pull and netns members need network namespaces, and making one failed: "
+                f"{added.stderr.strip() or 'ip netns add'}")
     subprocess.run([_ip_or_raise(), "netns", "delete", probe], capture_output=True)
     return None
 
@@ -199,6 +206,48 @@ def create(net: MemberNet) -> None:
     except BaseException:
         remove(net)  # nothing half-made is left behind
         raise
+
+
+# A partition drops every packet on both ends of the veth, silently, as a dead link or a firewall that drops
+# does: new connections time out and open ones stall, while everything inside the namespace still talks to
+# everything else there over its own loopback. A FIFO queue that holds no packet drops them all; it needs no
+# kernel module beyond the always-built default qdiscs (netem, iptables and nft are often missing).
+_DROP_ALL = ("root", "pfifo", "limit", "0")
+
+
+def _tc(netns: str | None, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    tc = _system_binary("tc")
+    if tc is None:
+        raise NetnsError("the iproute2 `tc` command is not installed: a partition cannot be made")
+    argv = [tc, *(("-n", netns) if netns else ()), *args]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    if check and result.returncode != 0:
+        raise NetnsError(f"tc {' '.join(args)}: {result.stderr.strip()}")
+    return result
+
+
+def cut(net: MemberNet) -> None:
+    """Partition the namespace from the host: nothing crosses the veth either way until `mend`."""
+    _tc(None, "qdisc", "replace", "dev", net.host_link, *_DROP_ALL)
+    _tc(net.netns, "qdisc", "replace", "dev", net.ns_link, *_DROP_ALL)
+
+
+def mend(net: MemberNet) -> None:
+    """Undo `cut` (idempotent): both ends get their default queue back."""
+    for netns, link in ((None, net.host_link), (net.netns, net.ns_link)):
+        if is_cut_link(netns, link):
+            _tc(netns, "qdisc", "del", "dev", link, "root")
+
+
+def is_cut_link(netns: str | None, link: str) -> bool:
+    shown = _tc(netns, "qdisc", "show", "dev", link, check=False).stdout
+    return any(line.startswith("qdisc pfifo") and "root" in line and line.rstrip().endswith("limit 0p")
+               for line in shown.splitlines())
+
+
+def is_cut(net: MemberNet) -> bool:
+    """Whether either end of the veth drops everything (a partition is in place)."""
+    return is_cut_link(None, net.host_link) or is_cut_link(net.netns, net.ns_link)
 
 
 def remove_names(netns: str | None, host_link: str | None, wait: float = 5.0) -> None:

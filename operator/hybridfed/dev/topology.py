@@ -53,7 +53,10 @@ class ClusterSpec:
     """One cluster of the fleet. A `lite` cluster runs only etcd + kube-apiserver: enough to place objects
     on (a cheap extra member for scale benchmarks), but nothing there reconciles or runs them. A `pull`
     member runs inside a network namespace of its own, as behind NAT: its API is unreachable from the host,
-    and it reaches the hub, not the other way round (needs root)."""
+    and it reaches the hub, not the other way round (needs root). An `own_netns` member (flag `netns`) is a
+    Push member whose control plane also runs in a namespace of its own, its API served at the namespace's
+    address: what `hybridfed dev partition` cuts off from the host while the member itself runs on (needs
+    root)."""
 
     name: str
     provider: str
@@ -61,11 +64,19 @@ class ClusterSpec:
     nodes: int
     lite: bool = False
     pull: bool = False
+    own_netns: bool = False
 
     def __post_init__(self) -> None:
         if self.pull and self.name == HUB:
             # Pull members reach the hub; a hub behind NAT would leave nothing to reach.
             raise FleetSpecError(f"the hub ({HUB!r}) can never be a pull member")
+        if self.own_netns and self.name == HUB:
+            raise FleetSpecError(f"the hub ({HUB!r}) runs on the host; only members get a network namespace")
+
+    @property
+    def namespaced(self) -> bool:
+        """Whether the cluster's processes run in a network namespace of their own."""
+        return self.pull or self.own_netns
 
     @property
     def zones(self) -> list[str]:
@@ -78,12 +89,13 @@ DEFAULT_MEMBERS = "idc-bj:idc:cn-beijing,tke-gz:tencent:ap-guangzhou,eks-sg:aws:
 HUB_SPEC = ClusterSpec(HUB, "generic", "local", 1)
 
 
-#: Optional trailing fields of a member spec (`NAME:PROVIDER:REGION:pull`), each a flag of ClusterSpec.
-MEMBER_FLAGS = ("pull", "lite")
+#: Optional trailing fields of a member spec (`NAME:PROVIDER:REGION:pull`), each a flag of ClusterSpec
+#: (`netns` sets `own_netns`).
+MEMBER_FLAGS = ("pull", "lite", "netns")
 
 
 def parse_members(text: str, nodes: int | None = None) -> list[ClusterSpec]:
-    """Parse `NAME:PROVIDER:REGION[:FLAG...],...` (FLAG: pull, lite); reject unknown providers, unknown flags
+    """Parse `NAME:PROVIDER:REGION[:FLAG...],...` (FLAG: pull, lite, netns); reject unknown providers, unknown flags
     and duplicate names."""
     specs: list[ClusterSpec] = []
     seen = {HUB}
@@ -107,15 +119,16 @@ def parse_members(text: str, nodes: int | None = None) -> list[ClusterSpec]:
             raise FleetSpecError(f"unknown provider {provider!r} for member {name!r}; known: {', '.join(PROVIDERS)}")
         if not _REGION_RE.match(region):
             raise FleetSpecError(f"region {region!r} of member {name!r} is invalid")
-        if name == HUB and "pull" in flags:
-            raise FleetSpecError(f"the hub ({HUB!r}) can never be a pull member")
+        if name == HUB and ("pull" in flags or "netns" in flags):
+            raise FleetSpecError(f"the hub ({HUB!r}) runs on the host: it can never be a pull or netns member")
         if name in seen:
             raise FleetSpecError(f"duplicate cluster name {name!r}")
         seen.add(name)
         count = nodes if nodes is not None else PROFILES[provider].default_nodes
         if count < 1:
             raise FleetSpecError(f"--nodes must be at least 1, got {count}")
-        specs.append(ClusterSpec(name, provider, region, count, lite="lite" in flags, pull="pull" in flags))
+        specs.append(ClusterSpec(name, provider, region, count, lite="lite" in flags, pull="pull" in flags,
+                                 own_netns="netns" in flags))
     if not specs:
         raise FleetSpecError("no members given")
     return specs
