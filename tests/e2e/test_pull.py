@@ -318,7 +318,9 @@ def test_a_partitioned_push_member_loses_nothing_and_gets_its_replicas_back(kc: 
         # From the host the member is gone (a silent drop: the connection times out)...
         with pytest.raises(OSError):
             socket.create_connection((net.ns_ip, cluster.apiserver_port), timeout=2).close()
-        wait_for("idc-bj NotReady", lambda: member_condition(kc, PARTITIONED).get("status") == "False", timeout=60)
+        # A probe that times out where no new connection opens either: Unreachable, not "a slow member".
+        wait_for("idc-bj NotReady, Unreachable", lambda: (c := member_condition(kc, PARTITIONED)).get("status")
+                 == "False" and c.get("reason") == "Unreachable", timeout=60)
         wait_for("cut's replicas added on tke-gz", lambda: placement_of(kc, "fdeploy", "cut").get("tke-gz") == 4,
                  timeout=60)
         time.sleep(8)  # several reconciles while it is cut off and past every toleration

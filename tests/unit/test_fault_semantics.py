@@ -3,6 +3,7 @@ reasons, what the member cache remembers of a finished Job, and the one placed-r
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +13,7 @@ from hybridfed.api.conditions import job_result
 from hybridfed.api.errors import ApiError
 from hybridfed.controllers.aggregate import ClusterOutcome, cluster_ready, cluster_row, finished_job, unscheduled
 from hybridfed.controllers.membership import probe_failure
-from hybridfed.members.client import CredentialsError
+from hybridfed.members.client import Credentials, CredentialsError, KubeClient
 from hybridfed.members.watch import LiveCache
 from hybridfed.scheduling.capacity import placed_requests
 
@@ -92,6 +93,29 @@ def test_dropping_a_cluster_forgets_only_its_objects() -> None:
 ])
 def test_only_a_member_that_does_not_answer_is_unreachable(exc: Exception, reason: str) -> None:
     assert probe_failure(exc)[0] == reason
+
+
+def test_a_timed_out_probe_is_unreachable_only_when_no_new_connection_opens() -> None:
+    assert probe_failure(TimeoutError(), connects=True)[0] == "ProbeTimeout"
+    reason, message = probe_failure(TimeoutError(), connects=False)
+    assert reason == "Unreachable" and "no new connection" in message
+    assert probe_failure(ApiError(403, "Forbidden", "no"), connects=False)[0] == "Forbidden"  # an answer is one
+
+
+async def test_can_connect_tells_a_listening_server_from_a_silent_or_closed_one() -> None:
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        listening = KubeClient("m", Credentials(server=f"https://127.0.0.1:{port}"))
+        assert await listening.can_connect(1.0)
+    finally:
+        server.close()
+        await server.wait_closed()
+    closed = KubeClient("m", Credentials(server=f"https://127.0.0.1:{port}"))
+    assert not await closed.can_connect(1.0)
+    # An address nothing answers (TEST-NET-1, RFC 5737: never routed) times out rather than refusing.
+    silent = KubeClient("m", Credentials(server="https://192.0.2.1:6443"))
+    assert not await silent.can_connect(0.2)
 
 
 def test_placed_requests_multiplies_replicas_by_one_replicas_requests() -> None:

@@ -34,13 +34,19 @@ AGENT_LEASE_SECONDS = 40
 FINALIZER = "hybridfed.io/cleanup"
 #: Unjoin looks again this often at most (a leader may hold the lease only seconds while the hub restarts).
 RELEASE_POLL_MAX_S = 2.0
+#: After a probe timed out: how long a new connection may take to open before the member counts as unreachable.
+CONNECT_CHECK_S = 2.0
 
 
-def probe_failure(exc: Exception) -> tuple[str, str]:
+def probe_failure(exc: Exception, connects: bool = True) -> tuple[str, str]:
     """(reason, message) of a failed probe. Only a member that does not answer is Unreachable: a problem on
     our side (a driver that cannot be loaded, a probe that took too long, a credential refused or lacking a
-    permission) has its own reason, so nobody mistakes it for an outage."""
+    permission) has its own reason, so nobody mistakes it for an outage. `connects`: whether a new connection
+    to the member still opens after a probe timed out (a silent partition times out too, but nothing opens)."""
     if isinstance(exc, TimeoutError):
+        if not connects:
+            return "Unreachable", ("no answer within the probe timeout, and no new connection to the member's API "
+                                   "server opens: it is down or the network to it is")
         return "ProbeTimeout", "the probe took longer than its timeout (a large or slow member)"
     if isinstance(exc, CredentialsError):
         return "InvalidCredentials", str(exc)
@@ -211,6 +217,7 @@ class MembershipController:
         # Renew a time-bound token due soon.
         expiration = await rotation.rotate_if_due(self.registry, self.host, member.name,
                                                   refresh_fraction=self.token_refresh_fraction)
+        client: KubeClient | None = None
         try:
             client = await self.registry.client(member.name)
             result = await asyncio.wait_for(drivers.probe_member(member.body, client), self.probe_timeout)
@@ -222,7 +229,10 @@ class MembershipController:
                     "cluster joined twice; delete one of them", now, reason="DuplicateCluster")
                 status["clusterID"] = result.cluster_id
         except (ApiError, CredentialsError, TimeoutError, ValueError) as exc:
-            reason, message = probe_failure(exc)
+            connects = True
+            if isinstance(exc, TimeoutError) and client is not None:
+                connects = await client.can_connect(min(CONNECT_CHECK_S, self.probe_timeout))
+            reason, message = probe_failure(exc, connects)
             reason, message = rotation.credential_reason(reason, expiration, now, message)  # 401: expired?
             if isinstance(exc, ApiError) and exc.status == 401:
                 await self.registry.reset_client(member.name)  # a 401 anywhere: the credential is stale

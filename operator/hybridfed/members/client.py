@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import json
 import os
@@ -22,6 +23,7 @@ from typing import Any
 import aiohttp
 import orjson
 import yaml
+import yarl
 
 from hybridfed import metrics
 from hybridfed.api.errors import ApiError
@@ -312,6 +314,19 @@ class KubeClient:
             if session.closed and self._session is session:
                 self._session = None  # a closed pool is never reused: the next request opens a new one
             raise ApiError(0, "Unreachable", f"{type(exc).__name__}: {exc}", self.name) from exc
+
+    async def can_connect(self, timeout: float) -> bool:
+        """Whether a new TCP connection to the API server opens within `timeout` (no TLS, no request): what
+        tells a member that answers slowly from one that nothing reaches (down, or cut off by the network)."""
+        url = yarl.URL(self.creds.server)
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(url.host, url.port), timeout)
+        except (OSError, TimeoutError):
+            return False
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
 
     def current_token(self) -> str | None:
         """The bearer token to send now: re-read from `token_file` when it changed (checked at most every
