@@ -364,3 +364,40 @@ def test_unjoin_removes_the_pull_member_and_its_agent_identity(kc: Kubectl, oper
     wait_for("the agent identity gone", lambda: kc("hub", "auth", "can-i", "--as", AGENT_SA, "get",
                                                    f"memberclusters.hybridfed.io/{PULL}", check=False)
              .stdout.strip() == "no", timeout=30)
+
+
+def test_an_unjoin_after_an_outage_and_an_operator_crash_still_removes_what_was_placed(
+        kc: Kubectl, operator: Operator) -> None:
+    """The MemberCluster says Unreachable (written during a partition by an operator that then crashed); it is
+    deleted meanwhile and the partition ends. The new operator process must not take the old status for its own
+    finding and release at once, leaving everything placed on idc-bj behind: it probes, finds idc-bj reachable,
+    removes what was placed there, and only then lets the MemberCluster go."""
+    fleet = kc.fleet
+    placement = {"clusters": [PARTITIONED, "tke-gz"],
+                 "replicas": {"strategy": "Weighted", "weights": {PARTITIONED: 1, "tke-gz": 1}}}
+    apply(kc, federated("FederatedDeployment", "leaving", deployment(4), placement))
+    apply(kc, federated("FederatedConfigMap", "leaving-cfg", {"data": {"v": "1"}},
+                        {"clusters": [PARTITIONED, "tke-gz"]}))
+    objects = (("deployment", "leaving"), ("configmap", "leaving-cfg"))
+    wait_for("leaving placed on idc-bj", lambda: all(uids_on(fleet, PARTITIONED, *objects).values()), timeout=60)
+    fleet.partition(PARTITIONED)
+    try:
+        wait_for("idc-bj Unreachable", lambda: member_condition(kc, PARTITIONED).get("reason") == "Unreachable",
+                 timeout=60)
+        operator.kill()
+        kc("hub", "delete", "membercluster", PARTITIONED, "--wait=false")  # held by the finalizer: nobody runs
+    finally:
+        fleet.heal(PARTITIONED)
+        if fleet.pid("hub", bootstrap.OPERATOR) is None:
+            operator.start()
+    wait_for("the MemberCluster released by the new operator process",
+             lambda: get_json(kc, "hub", "membercluster", PARTITIONED) is None, timeout=90)
+    # Released only once empty: what was placed on idc-bj is gone from it (nothing labelled ours is left)...
+    assert uids_on(fleet, PARTITIONED, *objects) == {"deployment": None, "configmap": None}
+    ours = json.loads(kc(PARTITIONED, "get", "deployments,configmaps,services", "-n", NS, "-l",
+                         "app.kubernetes.io/managed-by=hybridfed", "-o", "json").stdout)["items"]
+    assert ours == [], [o["metadata"]["name"] for o in ours]
+    # ...and tke-gz carries all of it.
+    wait_for("all of leaving on tke-gz", lambda: (get_json(kc, "tke-gz", "deployment", "leaving", "-n", NS)
+                                                  or {}).get("spec", {}).get("replicas") == 4, timeout=60)
+    assert get_json(kc, "tke-gz", "configmap", "leaving-cfg", "-n", NS) is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -156,3 +157,59 @@ async def test_the_hub_is_asked_once_per_unknown_owner_not_once_per_copy(monkeyp
         ctl.cache.put(("idc-bj", kind, name, "ns", "late"), placed("ns/FederatedConfigMap/late"))
     assert await ctl.placed_on("idc-bj") == 3
     assert len(asked) == 1
+
+
+async def test_an_unjoin_gives_up_on_a_member_only_when_this_process_found_it_unreachable(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new leader finds a leaving member whose status (written by the process before it, during an outage
+    that has ended since) says Reachable=False: it must still remove what was placed there, not release at once
+    and leave it all behind. Only its own probe finding the member unreachable lets the unjoin give up."""
+    ctl = membership(FinalizerHub(["ok"]), monkeypatch)
+    unreachable = {"type": "Reachable", "status": "False", "reason": "Unreachable"}
+    body = {"metadata": {"name": "idc-bj", "uid": "u1", "resourceVersion": "0", "deletionTimestamp": "now",
+                         "finalizers": [membership_mod.FINALIZER]},
+            "status": {"conditions": [unreachable, {**unreachable, "type": "Ready"}]}}
+    ctl.registry.upsert(body)
+    released: list[str] = []
+
+    async def two_left(_name: str) -> int:
+        return 2
+
+    async def remove_finalizer(b: Any) -> bool:
+        released.append(b["metadata"]["name"])
+        return True
+
+    monkeypatch.setattr(ctl.federation, "placed_on", two_left)
+    monkeypatch.setattr(ctl, "_remove_finalizer_for_good", remove_finalizer)
+    monkeypatch.setattr(ctl, "_ensure_probe", lambda _member: None)  # the test says what the probe found
+    ctl.activate()  # a fresh leader: it has probed nothing yet
+    task = ctl._leaving["idc-bj"]
+    await asyncio.sleep(0.05)
+    assert not task.done() and released == []  # the stale status alone releases nothing
+    ctl._note_reachable("idc-bj", True)
+    await asyncio.sleep(0.05)
+    assert not task.done()  # reachable, two objects left: it waits for them to go
+    ctl._note_reachable("idc-bj", False)  # now this process's own probe cannot reach it
+    await asyncio.wait_for(task, 1.0)
+    assert released == ["idc-bj"] and "idc-bj" not in ctl.registry.members
+
+
+async def test_a_new_leader_told_of_no_federated_object_yet_still_finds_what_is_on_a_leaving_member(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Right after a start kopf has delivered no federated object yet: placed_on must still list every kind
+    hybridfed places on the member (not only the kinds of the objects it knows: none), or an unjoin would find
+    the member empty and release it with everything still on it."""
+    ctl = controller(Hub(existing={"/federatedconfigmaps/web", "/federateddeployments/api"}))
+    assert ctl.bodies == {}
+    watched: list[tuple[str, str, str, str]] = []
+
+    async def watch(cluster: str, api_version: str, kind: str, namespace: str) -> None:
+        watched.append((cluster, api_version, kind, namespace))
+        if kind == "ConfigMap":  # what the member's list shows
+            ctl.cache.put((cluster, "v1", "ConfigMap", "ns", "web"), placed("ns/FederatedConfigMap/web"))
+        if kind == "Deployment":
+            ctl.cache.put((cluster, "apps/v1", "Deployment", "ns", "api"), placed("ns/FederatedDeployment/api"))
+
+    monkeypatch.setattr(ctl, "_watch_quietly", watch)
+    assert await ctl.placed_on("idc-bj") == 2
+    assert ("idc-bj", "v1", "ConfigMap", "") in watched and ("idc-bj", "apps/v1", "Deployment", "") in watched

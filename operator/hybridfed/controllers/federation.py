@@ -511,15 +511,19 @@ class FederationController:
             targets.add((target.api_version, target.kind, watch_namespace(target.api_version, target.kind, key[1])))
         return targets
 
+    def _every_placed_kind(self) -> set[tuple[str, str, str]]:
+        """What the federated kinds place (watched across namespaces), and what the objects known now place."""
+        fixed = {(row.target_api_version, row.target_kind, "") for row in kinds.FEDERATED_KINDS.values()
+                 if row.target_api_version and row.target_kind and not watch_namespace(
+                     row.target_api_version, row.target_kind, "probe")}
+        return fixed | self._target_kinds()
+
     def look_for_orphans(self, cluster: str) -> None:
         """Watch on a member that is (again) Ready every kind hybridfed places, not only those the objects known
         now place: their first lists show what this hub left there, and an object whose owner the hub no longer
         has is an orphan the sweep removes (a federated object deleted while the member was away, and the
         operator restarted since, leaves one of a kind nothing else would watch there any more)."""
-        fixed = {(row.target_api_version, row.target_kind, "") for row in kinds.FEDERATED_KINDS.values()
-                 if row.target_api_version and row.target_kind and not watch_namespace(
-                     row.target_api_version, row.target_kind, "probe")}
-        for api_version, kind, namespace in sorted(fixed | self._target_kinds()):
+        for api_version, kind, namespace in sorted(self._every_placed_kind()):
             task = asyncio.create_task(self._watch_quietly(cluster, api_version, kind, namespace),
                                        name=f"orphan look {cluster} {kind}")
             self._looks.add(task)
@@ -530,9 +534,11 @@ class FederationController:
             await self.registry.ensure_watch(cluster, api_version, kind, namespace)
 
     async def placed_on(self, cluster: str) -> int:
-        """How many objects the federated objects placed on `cluster` (for unjoin), listing each target kind
-        there first: after a restart the cache may not know a cluster its objects no longer select."""
-        for api_version, kind, namespace in sorted(self._target_kinds()):
+        """How many objects the federated objects placed on `cluster` (for unjoin), listing each kind hybridfed
+        places there first: after a restart the cache may not know a cluster its objects no longer select, and
+        a new leader may not have been told of a single federated object yet (counting only the kinds of those
+        it knows would find the member empty and let it go with everything still on it)."""
+        for api_version, kind, namespace in sorted(self._every_placed_kind()):
             await self._watch_quietly(cluster, api_version, kind, namespace)
         owners = {owner_reference(body) for body in self.bodies.values()}
         placed, unknown = 0, []

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hybridfed import drivers
-from hybridfed.api import kinds, work
+from hybridfed.api import conditions, kinds, work
 from hybridfed.api.errors import ApiError
 from hybridfed.controllers.aggregate import probe_status_patch
 from hybridfed.controllers.federation import FederationController
@@ -71,6 +71,10 @@ class MembershipController:
         self._leaving: dict[str, asyncio.Task[None]] = {}
         self._pending: set[asyncio.Task[Any]] = set()  # finalizer patches in flight (kept from the GC)
         self.active = False  # only the leader probes, writes member status and releases leaving members
+        #: Members whose latest probe *by this process* found them unreachable. An unjoin gives up on removing
+        #: what was placed only on this: the status it finds may be another process's, from before an outage
+        #: that has ended since (a new leader after a crash would otherwise leave everything behind).
+        self._unreachable: set[str] = set()
 
     async def load(self) -> None:
         """Read every MemberCluster before any federated object is reconciled: a delete or a placement
@@ -90,6 +94,7 @@ class MembershipController:
 
     def activate(self) -> None:
         self.active = True
+        self._unreachable.clear()
         for member in list(self.registry.members.values()):
             self._ensure_probe(member)
             self._ensure_finalizer_or_release(member)
@@ -122,7 +127,7 @@ class MembershipController:
         while (member := self.registry.members.get(name)) is not None:
             # A duplicate's client sees another MemberCluster's objects: never count (or remove) them as its own.
             left = 0 if member.duplicate else await self.federation.placed_on(name)
-            if member.orphan or member.duplicate or not member.reachable or left == 0:
+            if member.orphan or member.duplicate or name in self._unreachable or left == 0:
                 if left and not member.orphan:
                     log.warning("member %s is unreachable: %d objects placed there are left behind", name, left)
                 break
@@ -208,6 +213,7 @@ class MembershipController:
         previous: dict[str, Any] = member.body.get("status") or {}
         if member.pull:
             stale = await self._stale_heartbeat(member, now)
+            self._note_reachable(member.name, stale is None)
             if stale is not None:
                 await self._write_status(member, stale)
             return
@@ -237,7 +243,15 @@ class MembershipController:
             if isinstance(exc, ApiError) and exc.status == 401:
                 await self.registry.reset_client(member.name)  # a 401 anywhere: the credential is stale
             status = drivers.unreachable_status(previous, message, now, reason=reason)
+        self._note_reachable(member.name, conditions.is_condition_true(status.get("conditions"),
+                                                                       conditions.MEMBER_REACHABLE))
         await self._write_status(member, status)
+
+    def _note_reachable(self, name: str, reachable: bool) -> None:
+        if reachable:
+            self._unreachable.discard(name)
+        else:
+            self._unreachable.add(name)
 
     async def _stale_heartbeat(self, member: Member, now: datetime) -> dict[str, Any] | None:
         """A Pull member's status when its agent stopped renewing the heartbeat Lease in its hub namespace
