@@ -244,3 +244,42 @@ def test_apply_ownership_moves_what_a_create_set_to_the_apply_manager() -> None:
                                        "f:metadata": {"f:labels": {"f:tier": {}}}}
     applied_only = {"apiVersion": "v1", "metadata": {"resourceVersion": "8", "managedFields": [entries[-1]]}}
     assert apply_ownership(applied_only) is None
+
+
+@pytest.mark.parametrize(("status", "header", "wait"), [
+    (429, "1", 1.0), (503, "2", 2.0), (500, "600", client_mod.RETRY_AFTER_MAX_SECONDS), (429, "soon", 1.0),
+    (429, None, None), (404, "1", None), (409, "1", None), (503, None, None)])
+def test_retry_after_is_honoured_only_where_the_server_asks_for_a_retry(status: int, header: str | None,
+                                                                       wait: float | None) -> None:
+    assert client_mod.retry_after_seconds(status, header) == wait
+
+
+async def test_an_answer_with_retry_after_is_sent_again_and_gives_up_after_the_last_attempt(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # As an API server answers while its watch cache (re)initializes: 429, Retry-After: 1.
+    monkeypatch.setattr(client_mod, "RETRY_AFTER_MAX_SECONDS", 0.01)
+    calls = {"/apis/x/works": 0, "/apis/x/busy": 0}
+    status = {"kind": "Status", "reason": "TooManyRequests", "message": "storage is (re)initializing"}
+
+    async def works(request: web.Request) -> web.Response:
+        calls["/apis/x/works"] += 1
+        if calls["/apis/x/works"] < 3:
+            return web.json_response(status, status=429, headers={"Retry-After": "1"})
+        return web.json_response({"items": []})
+
+    async def busy(request: web.Request) -> web.Response:
+        calls["/apis/x/busy"] += 1
+        return web.json_response(status, status=429, headers={"Retry-After": "1"})
+
+    runner, url = await serve({"/apis/x/works": works, "/apis/x/busy": busy})
+    client = KubeClient("retry-member", Credentials(server=url))
+    try:
+        assert await client.request("GET", "/apis/x/works") == {"items": []}
+        assert calls["/apis/x/works"] == 3
+        with pytest.raises(ApiError) as raised:
+            await client.request("GET", "/apis/x/busy")
+        assert raised.value.status == 429 and "initializing" in raised.value.message
+        assert calls["/apis/x/busy"] == client_mod.RETRY_AFTER_ATTEMPTS + 1
+    finally:
+        await client.close()
+        await runner.cleanup()

@@ -39,6 +39,30 @@ MERGE_CONTENT_TYPE = "application/merge-patch+json"
 #: How often a client with a token file looks whether the kubelet rotated it (tokens live an hour at least).
 TOKEN_RECHECK_SECONDS = 60.0
 FIELD_MANAGER = "hybridfed"
+#: How many times an answer carrying Retry-After is sent again, and the longest wait honoured for one.
+RETRY_AFTER_ATTEMPTS = 5
+RETRY_AFTER_MAX_SECONDS = 5.0
+
+
+def retry_after_seconds(status: int, header: str | None) -> float | None:
+    """How long to wait before sending again what was answered with `status`, or None to give up now:
+    only 429 and 5xx answers that carry Retry-After (seconds; an HTTP date or garbage counts as 1 s)."""
+    if header is None or not (status == 429 or status >= 500):
+        return None
+    try:
+        seconds = float(header)
+    except ValueError:
+        seconds = 1.0
+    return min(max(seconds, 0.0), RETRY_AFTER_MAX_SECONDS)
+
+
+class RetryAfter(Exception):
+    """An answer the server asked us to repeat after `seconds` (internal to KubeClient.request)."""
+
+    def __init__(self, seconds: float, error: ApiError) -> None:
+        super().__init__(str(error))
+        self.seconds = seconds
+        self.error = error
 
 
 #: HYBRIDFED_JSON=stdlib: the standard library's json only (bench.operator_variants measures both codecs).
@@ -281,10 +305,26 @@ class KubeClient:
     async def request(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
                       body: Any = None, content_type: str = "application/json",
                       timeout: float | None = None, accept: str | None = None, decode: bool = True) -> Any:
-        """One API call; the decoded JSON answer (None when empty, or with `decode=False` on success)."""
+        """One API call; the decoded JSON answer (None when empty, or with `decode=False` on success).
+
+        An answer that asks to be retried (429, or a 5xx with Retry-After: an API server whose storage is
+        still initializing, or that sheds load) is sent again after the wait it names, as client-go does,
+        at most RETRY_AFTER_ATTEMPTS times: the server did not act on it, so even a POST is safe to repeat."""
+        data = None if body is None else (body if isinstance(body, str | bytes) else dumps(body))
+        for attempt in range(RETRY_AFTER_ATTEMPTS + 1):
+            try:
+                return await self._request_once(method, path, params, data, content_type, timeout, accept, decode)
+            except RetryAfter as retry:
+                if attempt == RETRY_AFTER_ATTEMPTS:
+                    raise retry.error from None
+                await asyncio.sleep(retry.seconds)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def _request_once(self, method: str, path: str, params: Mapping[str, str] | None,
+                            data: bytes | str | None, content_type: str, timeout: float | None,
+                            accept: str | None, decode: bool) -> Any:
         await self.limiter.acquire()
         self.requests += 1
-        data = None if body is None else (body if isinstance(body, str | bytes) else dumps(body))
         headers = {"Content-Type": content_type}
         if self._dynamic_auth:
             headers.update(await self.auth_headers())
@@ -302,18 +342,22 @@ class KubeClient:
                 if resp.status >= 400:
                     if resp.status == 401 and self.creds.token_source is not None:
                         self.creds.token_source.invalidate()  # as kubectl: run the plugin again next time
-                    text = await resp.text()  # the body already read, decoded as before
-                    try:
-                        status = loads(text)
-                        raise ApiError(resp.status, status.get("reason", ""), status.get("message", text), self.name)
-                    except ValueError:
-                        raise ApiError(resp.status, resp.reason or "", text[:300], self.name) from None
+                    error = self._api_error(resp.status, resp.reason, await resp.text())
+                    wait = retry_after_seconds(resp.status, resp.headers.get("Retry-After"))
+                    raise error if wait is None else RetryAfter(wait, error)
                 return loads(raw) if raw and decode else None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             timer.done(0)
             if session.closed and self._session is session:
                 self._session = None  # a closed pool is never reused: the next request opens a new one
             raise ApiError(0, "Unreachable", f"{type(exc).__name__}: {exc}", self.name) from exc
+
+    def _api_error(self, status: int, reason: str | None, text: str) -> ApiError:
+        try:
+            answer = loads(text)
+            return ApiError(status, answer.get("reason", ""), answer.get("message", text), self.name)
+        except (ValueError, AttributeError):
+            return ApiError(status, reason or "", text[:300], self.name)
 
     async def can_connect(self, timeout: float) -> bool:
         """Whether a new TCP connection to the API server opens within `timeout` (no TLS, no request): what
