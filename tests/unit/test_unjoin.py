@@ -14,6 +14,7 @@ from hybridfed.members.registry import MemberRegistry
 from hybridfed.members.watch import LiveCache
 
 OWNER_ANNOTATION = "hybridfed.io/owner"
+FEDERATED_OBJECTS = "/apis/hybridfed.io/v1alpha1/federatedobjects"
 
 
 def placed(owner: str) -> dict[str, Any]:
@@ -24,11 +25,17 @@ def placed(owner: str) -> dict[str, Any]:
 class Hub:
     """Answers GETs of federated objects from `existing` (404 otherwise); records patches."""
 
-    def __init__(self, existing: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    def __init__(self, existing: set[str] = frozenset(),  # type: ignore[assignment]
+                 objects: list[dict[str, Any]] | None = None) -> None:
         self.existing = existing
+        self.objects: list[dict[str, Any]] | None = objects or []  # what it lists (set None: the list fails)
         self.patches: list[tuple[str, Any]] = []
 
     async def request(self, method: str, path: str, **_: Any) -> Any:
+        if path == FEDERATED_OBJECTS:
+            if self.objects is None:
+                raise ApiError(503, "ServiceUnavailable", "the hub is restarting")
+            return {"items": self.objects, "metadata": {}}
         if any(path.endswith(name) for name in self.existing):
             return {}
         raise ApiError(404, "NotFound", "gone")
@@ -73,7 +80,7 @@ async def test_an_owner_not_delivered_yet_keeps_the_member_from_being_released(
     ctl = controller(Hub(existing={"/federatedconfigmaps/late"}))
     suspects: list[Any] = []
     monkeypatch.setattr(ctl, "_suspect_orphan", suspects.append)
-    monkeypatch.setattr(ctl, "_target_kinds", lambda: set())
+    monkeypatch.setattr(ctl, "_target_kinds", lambda *_: set())
     ctl.cache.put(("idc-bj", "v1", "ConfigMap", "ns", "late"), placed("ns/FederatedConfigMap/late"))
     ctl.cache.put(("idc-bj", "v1", "ConfigMap", "ns", "gone"), placed("ns/FederatedConfigMap/gone"))
     ctl.cache.put(("eks-sg", "v1", "ConfigMap", "ns", "late"), placed("ns/FederatedConfigMap/late"))
@@ -152,11 +159,12 @@ async def test_the_hub_is_asked_once_per_unknown_owner_not_once_per_copy(monkeyp
 
     hub.request = counting  # type: ignore[method-assign]
     ctl = controller(hub)
-    monkeypatch.setattr(ctl, "_target_kinds", lambda: set())
+    monkeypatch.setattr(ctl, "_target_kinds", lambda *_: set())
     for kind, name in (("v1", "ConfigMap"), ("apps/v1", "Deployment"), ("v1", "Service")):
         ctl.cache.put(("idc-bj", kind, name, "ns", "late"), placed("ns/FederatedConfigMap/late"))
     assert await ctl.placed_on("idc-bj") == 3
-    assert len(asked) == 1
+    assert [path for path in asked if path != FEDERATED_OBJECTS] == [
+        "/apis/hybridfed.io/v1alpha1/namespaces/ns/federatedconfigmaps/late"]
 
 
 async def test_an_unjoin_gives_up_on_a_member_only_when_this_process_found_it_unreachable(
@@ -213,3 +221,29 @@ async def test_a_new_leader_told_of_no_federated_object_yet_still_finds_what_is_
     monkeypatch.setattr(ctl, "_watch_quietly", watch)
     assert await ctl.placed_on("idc-bj") == 2
     assert ("idc-bj", "v1", "ConfigMap", "") in watched and ("idc-bj", "apps/v1", "Deployment", "") in watched
+
+
+async def test_a_new_leader_looks_on_a_leaving_member_for_every_kind_the_hubs_federated_objects_place(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A FederatedObject may place any kind. A new leader kopf has told of none of them yet reads them from the
+    hub, so their copies on a leaving member count; and while the hub cannot list them, nothing is called empty."""
+    monitor = {"apiVersion": "hybridfed.io/v1alpha1", "kind": "FederatedObject",
+               "metadata": {"namespace": "ns", "name": "mon"},
+               "spec": {"template": {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+                                     "metadata": {"name": "mon"}}}}
+    hub = Hub(existing={"/federatedobjects/mon"}, objects=[monitor])
+    ctl = controller(hub)
+    watched: list[tuple[str, str, str, str]] = []
+
+    async def watch(cluster: str, api_version: str, kind: str, namespace: str) -> None:
+        watched.append((cluster, api_version, kind, namespace))
+        if kind == "ServiceMonitor":
+            ctl.cache.put((cluster, api_version, kind, "ns", "mon"), placed("ns/FederatedObject/mon"))
+
+    monkeypatch.setattr(ctl, "_watch_quietly", watch)
+    assert await ctl.placed_on("idc-bj") == 1
+    assert [w for w in watched if w[2] == "ServiceMonitor"] == [
+        ("idc-bj", "monitoring.coreos.com/v1", "ServiceMonitor", "")]
+    hub.objects = None  # the hub stops answering: the member may still hold copies of kinds unknown here
+    ctl.cache = type(ctl.cache)()
+    assert await ctl.placed_on("idc-bj") >= 1

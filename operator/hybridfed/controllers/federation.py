@@ -16,7 +16,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -235,6 +235,24 @@ class FederationController:
                 if not await self._delete_object(okey):
                     self._suspects.add(okey)
             delay = min(delay * 2, 300.0)
+
+    async def _hub_object_kinds(self) -> set[tuple[str, str, str]] | None:
+        """What every FederatedObject on the hub places, read from the hub (None when it did not answer): a
+        FederatedObject may place any kind, and a new leader kopf has not told of it yet would not look for
+        its copies on a leaving member."""
+        row = kinds.federated_kind("FederatedObject")
+        path, params = f"/apis/{kinds.API_VERSION}/{row.plural}", {"limit": "500"}
+        found: list[tuple[Key, Mapping[str, Any]]] = []
+        try:
+            while True:
+                page = await self.host.request("GET", path, params=params)
+                found += [((row.kind, item["metadata"]["namespace"], item["metadata"]["name"]), item)
+                          for item in page.get("items") or ()]
+                if not (token := (page.get("metadata") or {}).get("continue")):
+                    return self._target_kinds(found)
+                params = {"limit": "500", "continue": token}
+        except ApiError:
+            return None
 
     async def _on_hub(self, owner: Key) -> bool | None:
         """Whether a federated object exists on the hub: None when the hub did not answer."""
@@ -500,10 +518,11 @@ class FederationController:
         cached = self._policies.get(namespace)
         return (cached[1] if cached else NamespacePolicy(level="restricted")).member_namespace_labels()
 
-    def _target_kinds(self) -> set[tuple[str, str, str]]:
-        """(apiVersion, kind, watch namespace) of what the federated objects known now place."""
+    def _target_kinds(self, bodies: Iterable[tuple[Key, Mapping[str, Any]]] | None = None
+                      ) -> set[tuple[str, str, str]]:
+        """(apiVersion, kind, watch namespace) of what `bodies` (default: the federated objects known now) place."""
         targets: set[tuple[str, str, str]] = set()
-        for key, body in list(self.bodies.items()):
+        for key, body in list(self.bodies.items()) if bodies is None else bodies:
             try:
                 target = kinds.target_gvk(key[0], (body.get("spec") or {}).get("template") or {})
             except ValueError:
@@ -538,7 +557,10 @@ class FederationController:
         places there first: after a restart the cache may not know a cluster its objects no longer select, and
         a new leader may not have been told of a single federated object yet (counting only the kinds of those
         it knows would find the member empty and let it go with everything still on it)."""
-        for api_version, kind, namespace in sorted(self._every_placed_kind()):
+        generic = await self._hub_object_kinds()
+        if generic is None:
+            return 1  # the hub did not say what its FederatedObjects place: nothing can be called empty yet
+        for api_version, kind, namespace in sorted(self._every_placed_kind() | generic):
             await self._watch_quietly(cluster, api_version, kind, namespace)
         owners = {owner_reference(body) for body in self.bodies.values()}
         placed, unknown = 0, []
